@@ -1,0 +1,54 @@
+# Event capture. `make run` runs the whole service; `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: help install run test test-unit services services-down services-status lint format bench clean
+
+help:
+	@echo "make run              the service with Kafka, Redis, worker and web on 127.0.0.1:8000"
+	@echo "make test             the whole suite (starts Kafka and Redis when they are not running)"
+	@echo "make services         start Kafka and Redis only;  make services-down  stops them"
+	@echo "make lint             ruff, mypy and the migrations check"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+	scripts/stack fetch
+
+run: install
+	scripts/run
+
+test: install
+	scripts/test
+
+test-unit: $(VENV)/.installed
+	$(BIN)/python -m pytest -m "not integration"
+
+services: install
+	scripts/stack up
+
+services-down:
+	scripts/stack down
+
+services-status:
+	scripts/stack status
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+	SECRET_KEY=lint $(BIN)/python manage.py makemigrations --check --dry-run
+
+format: $(VENV)/.installed
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean: services-down
+	rm -rf .stack/kafka/data .stack/redis db.sqlite3

@@ -1,0 +1,147 @@
+"""The one exception hierarchy of the HTTP API and the DRF handler that renders every error.
+
+Each error class has an HTTP status and a stable ``code``. Every error body has the shape of
+API.md: ``{"status_code", "messages", "errors": [{"index", "path", "code", "message"}]}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import Http404
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.response import Response
+
+
+@dataclass(frozen=True)
+class ErrorDetail:
+    code: str
+    message: str
+    index: int | None = None
+    path: str | None = None
+
+    def as_message(self) -> str:
+        return self.message if self.index is None else f"Event [{self.index}]: {self.message}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "path": self.path, "code": self.code, "message": self.message}
+
+
+class ApiError(Exception):
+    status_code = 500
+    code = "internal_error"
+    default_message = "Internal error"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: Sequence[ErrorDetail] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        self.details = list(details) if details else [ErrorDetail(self.code, self.message)]
+        self.headers = headers or {}
+        super().__init__(self.message)
+
+
+class MalformedJson(ApiError):
+    status_code = 400
+    code = "malformed_json"
+    default_message = "The request body is not valid JSON"
+
+
+class MalformedRequest(ApiError):
+    status_code = 400
+    code = "malformed_request"
+    default_message = "The request body does not have the expected shape"
+
+
+class NotFound(ApiError):
+    status_code = 404
+    code = "not_found"
+    default_message = "Not found"
+
+
+class MethodNotAllowed(ApiError):
+    status_code = 405
+    code = "method_not_allowed"
+    default_message = "Method not allowed"
+
+
+class PayloadTooLarge(ApiError):
+    status_code = 413
+    code = "payload_too_large"
+    default_message = "The request body is too large"
+
+
+class UnsupportedMediaType(ApiError):
+    status_code = 415
+    code = "unsupported_media_type"
+    default_message = "Unsupported media type"
+
+
+class EventsInvalid(ApiError):
+    """One or more events of a batch failed validation; ``details`` lists every problem."""
+
+    status_code = 422
+    code = "invalid_events"
+    default_message = "One or more events are invalid"
+
+
+class RateLimited(ApiError):
+    status_code = 429
+    code = "rate_limited"
+    default_message = "Too many requests"
+
+
+class QueueUnavailable(ApiError):
+    status_code = 503
+    code = "queue_unavailable"
+    default_message = "Events could not be queued for delivery; nothing was accepted, retry later"
+
+
+def error_response(error: ApiError) -> Response:
+    body = {
+        "status_code": error.status_code,
+        "messages": [detail.as_message() for detail in error.details],
+        "errors": [detail.as_dict() for detail in error.details],
+    }
+    return Response(body, status=error.status_code, headers=error.headers)
+
+
+def _from_drf(exc: drf_exceptions.APIException) -> ApiError:
+    text = str(exc.detail) if isinstance(exc.detail, str) else None
+    mapping: dict[type[drf_exceptions.APIException], type[ApiError]] = {
+        drf_exceptions.ParseError: MalformedJson,
+        drf_exceptions.UnsupportedMediaType: UnsupportedMediaType,
+        drf_exceptions.NotFound: NotFound,
+        drf_exceptions.MethodNotAllowed: MethodNotAllowed,
+        drf_exceptions.Throttled: RateLimited,
+    }
+    for drf_class, api_class in mapping.items():
+        if isinstance(exc, drf_class):
+            error = api_class(text)
+            break
+    else:
+        error = ApiError(text or "Request failed")
+        error.status_code = exc.status_code
+        error.code = str(exc.default_code)
+        error.details = [ErrorDetail(error.code, error.message)]
+    wait = getattr(exc, "wait", None)
+    if wait is not None:
+        error.headers["Retry-After"] = str(int(wait) + 1)
+    return error
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's ``EXCEPTION_HANDLER``: every error, ours and DRF's, in the shape of API.md."""
+    if isinstance(exc, ApiError):
+        return error_response(exc)
+    if isinstance(exc, Http404):
+        return error_response(NotFound())
+    if isinstance(exc, drf_exceptions.APIException):
+        return error_response(_from_drf(exc))
+    return None

@@ -1,0 +1,156 @@
+"""Settings for event capture. Everything comes from the environment (see .env.example and README).
+
+Invalid values raise ``ImproperlyConfigured`` at start-up; secrets have no production default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import django_stubs_ext
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+# Lets generic classes such as ModelAdmin[Model] be subscripted at run time, as the type stubs are.
+django_stubs_ext.monkeypatch()
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG: bool = env.bool("DEBUG", default=False)
+ENV_NAME: str = env.str("ENV_NAME", default="local")
+
+_secret_key: str | None = env.str("SECRET_KEY", default=None)
+if not _secret_key:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set (DEBUG is off). See .env.example.")
+    _secret_key = "insecure-development-key-only-used-when-DEBUG-is-on"  # noqa: S105 (DEBUG only)
+SECRET_KEY: str = _secret_key
+
+ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "registry",
+    "events",
+    "kafka_bridge",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    # Serves the admin's static files from gunicorn, so `make run` needs no web server in front.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "eventcapture.urls"
+WSGI_APPLICATION = "eventcapture.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / ".stack" / "static")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+REST_FRAMEWORK = {
+    "EXCEPTION_HANDLER": "eventcapture.exceptions.exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "events.parsers.PlainTextJSONParser",
+    ],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # The ingestion endpoints are public; identity comes from the SSO token, not DRF auth.
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+}
+
+# --- Event capture -------------------------------------------------------------------------------
+DEVICE_COOKIE_NAME: str = env.str("DEVICE_COOKIE_NAME", default="oxdid")
+SSO_COOKIE_NAME: str = env.str("SSO_COOKIE_NAME", default="oxa")
+MAX_EVENTS_PER_REQUEST: int = env.int("MAX_EVENTS_PER_REQUEST", default=500)
+# How long a compiled snapshot of the registry is trusted before it is re-read from the database.
+REGISTRY_CACHE_SECONDS: float = env.float("REGISTRY_CACHE_SECONDS", default=5.0)
+
+# --- Kafka ---------------------------------------------------------------------------------------
+KAFKA_BOOTSTRAP_SERVERS: str = env.str("KAFKA_BOOTSTRAP_SERVERS", default="127.0.0.1:9092")
+KAFKA_TOPIC_PARTITIONS: int = env.int("KAFKA_TOPIC_PARTITIONS", default=3)
+KAFKA_TOPIC_REPLICATION: int = env.int("KAFKA_TOPIC_REPLICATION", default=3)
+# Seconds the worker waits for Kafka's delivery reports of one batch before retrying the task.
+KAFKA_DELIVERY_TIMEOUT: float = env.float("KAFKA_DELIVERY_TIMEOUT", default=30.0)
+# Where consumers (and `manage.py tail_events`) reach this service's schema-registry API.
+SCHEMA_REGISTRY_PUBLIC_URL: str = env.str("SCHEMA_REGISTRY_PUBLIC_URL", default="http://127.0.0.1:8000/schema-registry")
+
+for _name, _value in (
+    ("MAX_EVENTS_PER_REQUEST", MAX_EVENTS_PER_REQUEST),
+    ("KAFKA_TOPIC_PARTITIONS", KAFKA_TOPIC_PARTITIONS),
+    ("KAFKA_TOPIC_REPLICATION", KAFKA_TOPIC_REPLICATION),
+):
+    if _value < 1:
+        raise ImproperlyConfigured(f"{_name} must be a positive integer, got {_value}.")
+
+# --- Celery --------------------------------------------------------------------------------------
+CELERY_BROKER_URL: str = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+# Acknowledge a batch only after Kafka acknowledged every record of it (at-least-once).
+CELERY_TASK_ACKS_LATE = True
+# A worker killed mid-batch puts the task back instead of acknowledging it.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# One task in hand per process: a crash re-delivers at most one batch, and batches spread evenly.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # An unacknowledged task is re-delivered after this many seconds; longer than the longest
+    # retry-free delivery of one batch, so a slow batch is not delivered twice in parallel.
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+}
+# Fail fast when Redis is unreachable instead of retrying the publish for ever inside a request.
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_PUBLISH_RETRY = False
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from django.http import HttpRequest, HttpResponse
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from events.identity import identity_from_request
+from events.services import batch_parse, events_accept
+
+
+class EventsView(APIView):
+    """``POST /api/v0/events``: a batch of events, accepted whole (202) or not at all."""
+
+    def post(self, request: Request) -> Response:
+        # One receive time per request, taken before the body is read: every event shares it.
+        received_at = datetime.now(UTC)
+        batch = events_accept(
+            events=batch_parse(request.data),
+            identity=identity_from_request(request._request),
+            received_at=received_at,
+        )
+        return Response(
+            {"accepted": len(batch.ids), "ids": batch.ids, "warnings": batch.warnings},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+def ping(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("pong", content_type="text/plain")

@@ -1,0 +1,96 @@
+"""Event types, their majors and immutable schema revisions.
+
+A revision's primary key is its global schema id in the registry's Confluent-compatible API.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.db import models
+
+
+class EventType(models.Model):
+    namespace = models.CharField(max_length=200)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    owner = models.CharField(max_length=200, blank=True)
+    topic = models.CharField(max_length=249, help_text="Default Kafka topic of this type's majors.")
+
+    class Meta:
+        ordering = ["namespace", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["namespace", "name"], name="registry_eventtype_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.namespace}.{self.name}"
+
+
+class EventMajor(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        ACTIVE = "active"
+        DEPRECATED = "deprecated"
+        RETIRED = "retired"
+
+    class Compatibility(models.TextChoices):
+        NONE = "NONE"
+        BACKWARD = "BACKWARD"
+        BACKWARD_TRANSITIVE = "BACKWARD_TRANSITIVE"
+        FORWARD = "FORWARD"
+        FORWARD_TRANSITIVE = "FORWARD_TRANSITIVE"
+        FULL = "FULL"
+        FULL_TRANSITIVE = "FULL_TRANSITIVE"
+
+    event_type = models.ForeignKey(EventType, on_delete=models.PROTECT, related_name="majors")
+    major = models.PositiveIntegerField()
+    full_name = models.CharField(
+        max_length=255,
+        unique=True,
+        help_text="The Avro record full name: the event's `type` and its schema-registry subject.",
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    compatibility = models.CharField(
+        max_length=24, choices=Compatibility.choices, default=Compatibility.FULL_TRANSITIVE
+    )
+
+    class Meta:
+        ordering = ["full_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["event_type", "major"], name="registry_eventmajor_unique_major"),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    @property
+    def topic(self) -> str:
+        return self.event_type.topic
+
+
+class SchemaRevision(models.Model):
+    """One immutable version of a major's schemas; ``id`` is the global schema id."""
+
+    major = models.ForeignKey(EventMajor, on_delete=models.PROTECT, related_name="revisions")
+    revision = models.PositiveIntegerField(help_text="1..n: the subject's version in the schema registry.")
+    json_schema = models.JSONField(help_text="JSON schema of the payload clients send.")
+    avro_schema = models.TextField(help_text="Avro schema of the Kafka record, as registered.")
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the Avro parsing canonical form.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["major", "revision"]
+        constraints = [
+            models.UniqueConstraint(fields=["major", "revision"], name="registry_schemarevision_unique_revision"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.major.full_name} r{self.revision}"
+
+    @property
+    def avro_schema_dict(self) -> dict[str, Any]:
+        parsed: dict[str, Any] = json.loads(self.avro_schema)
+        return parsed

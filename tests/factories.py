@@ -1,0 +1,28 @@
+"""Small builders for test payloads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+NUDGED_EXAMPLE: dict[str, Any] = {
+    "type": "org.openstax.ec.nudged_v1",
+    "app": "tutor",
+    "target": "study_guides",
+    "context": "3c7a7a8c-1b4e-4d3a-9f7e-2f1c1d5e6a7b",
+    "flavor": "full-screen-v2",
+    "medium": "in-app",
+    "client_clock_occurred_at": "2020-10-06T18:14:22Z",
+    "client_clock_sent_at": "2020-10-06T18:14:22Z",
+    "source_uri": "https://openstax.org/books/physics/pages/1-intro?book_id=34343",
+    "session_uuid": "ed3cdd93-6688-4fcb-b5b3-da3e71052454",
+    "session_order": 42,
+}
+
+
+def nudged(**overrides: Any) -> dict[str, Any]:
+    data = {**NUDGED_EXAMPLE, **overrides}
+    return {key: value for key, value in data.items() if value is not ...}
+
+
+def batch(*datas: dict[str, Any]) -> dict[str, Any]:
+    return {"events": [{"data": data} for data in datas]}

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import json
+import shutil
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+
+from registry.models import EventMajor, SchemaRevision
+
+pytestmark = pytest.mark.django_db
+CATALOGUE = Path(settings.BASE_DIR) / "schemas"
+
+
+def load(path: Path) -> str:
+    out = StringIO()
+    call_command("load_schemas", "--path", str(path), stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def test_it_loads_the_catalogue_and_a_second_run_changes_nothing():
+    first = load(CATALOGUE)
+    assert "created: 1 (org.openstax.ec.nudged_v1)" in first
+    major = EventMajor.objects.get(full_name="org.openstax.ec.nudged_v1")
+    assert (major.status, major.compatibility, major.topic) == ("active", "FULL_TRANSITIVE", "nudged")
+    assert "unchanged: 1" in load(CATALOGUE)
+    assert SchemaRevision.objects.filter(major=major).count() == 1
+
+
+def test_it_turns_a_changed_schema_into_a_new_revision(tmp_path):
+    shutil.copytree(CATALOGUE, tmp_path / "schemas")
+    load(tmp_path / "schemas")
+    avsc = tmp_path / "schemas/org/openstax/ec/nudged/v1/avro.avsc"
+    schema = json.loads(avsc.read_text())
+    schema["fields"].append({"name": "note", "type": ["null", "string"], "default": None})
+    avsc.write_text(json.dumps(schema))
+    assert "revised: 1" in load(tmp_path / "schemas")
+    revisions = SchemaRevision.objects.filter(major__full_name="org.openstax.ec.nudged_v1").order_by("revision")
+    assert [r.revision for r in revisions] == [1, 2]
+    assert revisions[0].fingerprint != revisions[1].fingerprint

@@ -1,0 +1,24 @@
+"""Test settings: the project's settings with test-only defaults from the environment."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
+# A Redis database of its own, so tests never consume tasks queued by `make run`.
+os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("REGISTRY_CACHE_SECONDS", "0")
+
+from eventcapture.settings import *  # noqa: F403
+from eventcapture.settings import BASE_DIR, DATABASES, STORAGES
+
+# A file, not memory: the live server, the worker thread and the test share committed data.
+DATABASES["default"].setdefault("TEST", {})
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    DATABASES["default"]["TEST"]["NAME"] = str(BASE_DIR / ".stack" / "test-db.sqlite3")
+
+# No collectstatic before tests: the admin's pages render without a manifest.
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+# Static files come from the apps' folders, as in development: there is no collectstatic here.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

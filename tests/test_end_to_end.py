@@ -1,0 +1,54 @@
+"""HTTP → Celery (real Redis) → Avro → real Kafka, read back with Confluent's AvroDeserializer
+through this service's schema-registry API. Needs `make services` (make test starts them)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+import requests
+from django.conf import settings
+
+from kafka_bridge.consumer import TopicTail
+from kafka_bridge.topics import topics_ensure
+from tests.factories import NUDGED_EXAMPLE, batch, nudged
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("celery_worker_thread")]
+
+
+def test_a_posted_nudged_event_reaches_kafka_and_decodes_to_the_expected_record(live_server):
+    topics_ensure(partitions=settings.KAFKA_TOPIC_PARTITIONS, replication=1)
+    with TopicTail(topic="nudged", from_beginning=False, registry_url=f"{live_server.url}/schema-registry/") as tail:
+        before = datetime.now(UTC)
+        response = requests.post(f"{live_server.url}/api/v0/events", json=batch(nudged()), timeout=10)
+        after = datetime.now(UTC)
+        assert response.status_code == 202, response.text
+        body = response.json()
+        assert body["accepted"] == 1
+        assert body["warnings"] == []
+        (event_id,) = body["ids"]
+        record = next((r for r in tail.records(idle_timeout=30) if r.headers.get("event_id") == event_id), None)
+
+    assert record is not None, f"event {event_id} did not reach Kafka"
+    assert record.key == NUDGED_EXAMPLE["session_uuid"]
+    assert record.headers == {"event_id": event_id, "event_type": "org.openstax.ec.nudged_v1"}
+    value = dict(record.value)
+    occurred_at = value.pop("occurred_at")
+    assert value == {
+        "device_uuid": None,
+        "user_uuid": None,
+        "session_uuid": uuid.UUID(NUDGED_EXAMPLE["session_uuid"]).bytes,
+        "session_order": 42,
+        "scheme": "https",
+        "host": "openstax.org",
+        "path": "/books/physics/pages/1-intro",
+        "query": {"book_id": ["34343"]},
+        "app": "tutor",
+        "target": "study_guides",
+        "context": NUDGED_EXAMPLE["context"],
+        "flavor": "full-screen-v2",
+        "medium": "in-app",
+    }
+    # Occurred and sent are equal in the example, so the corrected time is the receive time.
+    assert before.replace(microsecond=before.microsecond // 1000 * 1000) <= occurred_at <= after
