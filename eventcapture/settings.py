@@ -111,6 +111,7 @@ REGISTRY_CACHE_SECONDS: float = env.float("REGISTRY_CACHE_SECONDS", default=5.0)
 
 # --- Kafka ---------------------------------------------------------------------------------------
 KAFKA_BOOTSTRAP_SERVERS: str = env.str("KAFKA_BOOTSTRAP_SERVERS", default="127.0.0.1:9092")
+KAFKA_TOPIC_PREFIX: str = env.str("KAFKA_TOPIC_PREFIX", default="")
 KAFKA_TOPIC_PARTITIONS: int = env.int("KAFKA_TOPIC_PARTITIONS", default=3)
 KAFKA_TOPIC_REPLICATION: int = env.int("KAFKA_TOPIC_REPLICATION", default=3)
 # Seconds the worker waits for Kafka's delivery reports of one batch before retrying the task.
@@ -153,4 +154,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # The schema-registry client logs every HTTP request at INFO.
+    "loggers": {name: {"level": "WARNING"} for name in ("httpx", "httpx2", "httpcore", "httpcore2")},
 }

@@ -8,7 +8,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
 from django.db import models
+
+
+def kafka_topic_name(topic: str) -> str:
+    """The Kafka topic a registry topic is produced to: with ``KAFKA_TOPIC_PREFIX`` in front, so
+    several environments (or the test suite) can share one cluster without mixing records."""
+    return f"{settings.KAFKA_TOPIC_PREFIX}{topic}"
 
 
 class EventType(models.Model):
@@ -67,7 +74,7 @@ class EventMajor(models.Model):
 
     @property
     def topic(self) -> str:
-        return self.event_type.topic
+        return kafka_topic_name(self.event_type.topic)
 
 
 class SchemaRevision(models.Model):

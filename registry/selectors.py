@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema_rs
 from django.conf import settings
 
-from registry.models import EventMajor, SchemaRevision
+from registry.models import EventMajor, SchemaRevision, kafka_topic_name
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,5 @@ def subject_list() -> list[str]:
 
 def topic_list_active() -> list[str]:
     """Topics of every active major, each once."""
-    return sorted(
-        set(EventMajor.objects.filter(status=EventMajor.Status.ACTIVE).values_list("event_type__topic", flat=True))
-    )
+    topics = EventMajor.objects.filter(status=EventMajor.Status.ACTIVE).values_list("event_type__topic", flat=True)
+    return sorted({kafka_topic_name(topic) for topic in topics})

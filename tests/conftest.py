@@ -4,10 +4,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka.admin import AdminClient
 from django.conf import settings
 
 from kafka_bridge.producer import producer_flush, producer_reset
 from kafka_bridge.services import encoding_cache_clear
+from kafka_bridge.topics import topics_ensure
 from registry.selectors import registry_cache_clear
 from registry.services import catalogue_load
 
@@ -24,14 +26,31 @@ def catalogue(db: None) -> Iterator[None]:
 
 
 @pytest.fixture
-def committed_catalogue(transactional_db: None) -> Iterator[None]:
-    """The catalogue, committed, so other threads (live server, worker) see it."""
+def committed_catalogue(django_db_reset_sequences: None) -> Iterator[None]:
+    """The catalogue, committed, so other threads (live server, worker) see it. Sequences restart
+    in every test, so schema ids stay those of records earlier tests of this run left in Kafka."""
     registry_cache_clear()
     encoding_cache_clear()
     catalogue_load(root=Path(settings.BASE_DIR) / "schemas")
     yield
     registry_cache_clear()
     encoding_cache_clear()
+
+
+@pytest.fixture(scope="session")
+def _run_topics() -> Iterator[None]:
+    """Deletes this run's topics (named with its own ``KAFKA_TOPIC_PREFIX``) at the end."""
+    yield
+    admin = AdminClient({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS})
+    ours = [topic for topic in admin.list_topics(timeout=10).topics if topic.startswith(settings.KAFKA_TOPIC_PREFIX)]
+    for future in admin.delete_topics(ours, operation_timeout=30).values() if ours else []:
+        future.result()
+
+
+@pytest.fixture
+def kafka_topics(_run_topics: None, committed_catalogue: None) -> None:
+    """The catalogue's topics exist in the real broker (replication 1: one broker)."""
+    topics_ensure(partitions=settings.KAFKA_TOPIC_PARTITIONS, replication=1)
 
 
 @pytest.fixture

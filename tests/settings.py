@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import uuid
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
 # A Redis database of its own, so tests never consume tasks queued by `make run`.
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("REGISTRY_CACHE_SECONDS", "0")
+# Topics of this run's own on the shared development broker: `make run`'s topics never see test
+# records, and no run reads another's records (whose schema ids its fresh database lacks). The
+# `kafka_topics` fixture deletes them at the end.
+os.environ.setdefault("KAFKA_TOPIC_PREFIX", f"test.{uuid.uuid4().hex[:8]}.")
 
 from eventcapture.settings import *  # noqa: F403
 from eventcapture.settings import BASE_DIR, DATABASES, STORAGES

@@ -3,23 +3,27 @@ through this service's schema-registry API. Needs `make services` (make test sta
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
+from io import StringIO
 
 import pytest
 import requests
 from django.conf import settings
+from django.core.management import call_command
 
 from kafka_bridge.consumer import TopicTail
-from kafka_bridge.topics import topics_ensure
+from registry.models import kafka_topic_name
 from tests.factories import NUDGED_EXAMPLE, batch, nudged
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("celery_worker_thread")]
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("kafka_topics", "celery_worker_thread")]
 
 
 def test_a_posted_nudged_event_reaches_kafka_and_decodes_to_the_expected_record(live_server):
-    topics_ensure(partitions=settings.KAFKA_TOPIC_PARTITIONS, replication=1)
-    with TopicTail(topic="nudged", from_beginning=False, registry_url=f"{live_server.url}/schema-registry/") as tail:
+    with TopicTail(
+        topic=kafka_topic_name("nudged"), from_beginning=False, registry_url=f"{live_server.url}/schema-registry/"
+    ) as tail:
         before = datetime.now(UTC)
         response = requests.post(f"{live_server.url}/api/v0/events", json=batch(nudged()), timeout=10)
         after = datetime.now(UTC)
@@ -31,6 +35,7 @@ def test_a_posted_nudged_event_reaches_kafka_and_decodes_to_the_expected_record(
         record = next((r for r in tail.records(idle_timeout=30) if r.headers.get("event_id") == event_id), None)
 
     assert record is not None, f"event {event_id} did not reach Kafka"
+    assert record.topic == kafka_topic_name("nudged") == f"{settings.KAFKA_TOPIC_PREFIX}nudged"
     assert record.key == NUDGED_EXAMPLE["session_uuid"]
     assert record.headers == {"event_id": event_id, "event_type": "org.openstax.ec.nudged_v1"}
     value = dict(record.value)
@@ -52,3 +57,28 @@ def test_a_posted_nudged_event_reaches_kafka_and_decodes_to_the_expected_record(
     }
     # Occurred and sent are equal in the example, so the corrected time is the receive time.
     assert before.replace(microsecond=before.microsecond // 1000 * 1000) <= occurred_at <= after
+
+
+def test_tail_events_prints_the_posted_event_as_a_json_line(live_server):
+    response = requests.post(f"{live_server.url}/api/v0/events", json=batch(nudged(session_order=7)), timeout=10)
+    assert response.status_code == 202, response.text
+    (event_id,) = response.json()["ids"]
+
+    out = StringIO()
+    call_command(
+        "tail_events",
+        "--topic",
+        kafka_topic_name("nudged"),
+        "--from-beginning",
+        "--idle-timeout",
+        "5",
+        "--registry-url",
+        f"{live_server.url}/schema-registry",
+        stdout=out,
+    )
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    ours = [line for line in lines if line["headers"]["event_id"] == event_id]
+    assert len(ours) == 1
+    assert ours[0]["value"]["session_uuid"] == NUDGED_EXAMPLE["session_uuid"]
+    assert ours[0]["value"]["session_order"] == 7
+    assert ours[0]["value"]["query"] == {"book_id": ["34343"]}

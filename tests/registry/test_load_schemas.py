@@ -25,7 +25,7 @@ def test_it_loads_the_catalogue_and_a_second_run_changes_nothing():
     first = load(CATALOGUE)
     assert "created: 1 (org.openstax.ec.nudged_v1)" in first
     major = EventMajor.objects.get(full_name="org.openstax.ec.nudged_v1")
-    assert (major.status, major.compatibility, major.topic) == ("active", "FULL_TRANSITIVE", "nudged")
+    assert (major.status, major.compatibility, major.event_type.topic) == ("active", "FULL_TRANSITIVE", "nudged")
     assert "unchanged: 1" in load(CATALOGUE)
     assert SchemaRevision.objects.filter(major=major).count() == 1
 
