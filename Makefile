@@ -4,11 +4,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install run test test-unit services services-down services-status lint format bench clean
+.PHONY: help install run test test-postgres test-unit services services-down services-status lint format bench clean
 
 help:
 	@echo "make run              the service with Kafka, Redis, worker and web on 127.0.0.1:8000"
 	@echo "make test             the whole suite (starts Kafka and Redis when they are not running)"
+	@echo "make test-postgres    the whole suite against PostgreSQL (also starts a local PostgreSQL)"
 	@echo "make services         start Kafka and Redis only;  make services-down  stops them"
 	@echo "make lint             ruff, mypy and the migrations check"
 
@@ -27,6 +28,9 @@ run: install
 
 test: install
 	scripts/test
+
+test-postgres: install
+	TEST_DATABASE=postgres scripts/test
 
 test-unit: $(VENV)/.installed
 	$(BIN)/python -m pytest -m "not integration"
@@ -50,5 +54,6 @@ format: $(VENV)/.installed
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-clean: services-down
-	rm -rf .stack/kafka/data .stack/redis db.sqlite3
+clean:
+	scripts/stack down kafka redis postgres
+	rm -rf .stack/kafka/data .stack/redis .stack/postgres db.sqlite3
