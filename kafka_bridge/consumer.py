@@ -91,13 +91,20 @@ class TopicTail:
             seen += 1
             context = SerializationContext(self.topic, MessageField.VALUE, message.headers())
             key = message.key()
+            partition, offset = message.partition() or 0, message.offset() or 0
+            try:
+                value = self._deserializer(message.value(), context)
+            except Exception as exc:
+                # The deserializer raises its own errors and the HTTP client's (registry down):
+                # either way the reader needs the record's place and the reason, not a traceback.
+                raise TailError(f"cannot decode {self.topic}[{partition}]@{offset}: {exc}") from exc
             yield DecodedRecord(
                 topic=message.topic() or self.topic,
-                partition=message.partition() or 0,
-                offset=message.offset() or 0,
+                partition=partition,
+                offset=offset,
                 key=key.decode() if isinstance(key, bytes) else key,
                 headers=_headers(message.headers()),
-                value=self._deserializer(message.value(), context),
+                value=value,
             )
 
     def close(self) -> None:

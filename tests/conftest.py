@@ -14,27 +14,27 @@ from registry.selectors import registry_cache_clear
 from registry.services import catalogue_load
 
 
-@pytest.fixture
-def catalogue(db: None) -> Iterator[None]:
-    """The shipped catalogue, loaded into the test database."""
+def _catalogue_loaded() -> Iterator[None]:
+    # Per-process caches are keyed by schema id, and ids restart with every test database.
     registry_cache_clear()
     encoding_cache_clear()
     catalogue_load(root=Path(settings.BASE_DIR) / "schemas")
     yield
     registry_cache_clear()
     encoding_cache_clear()
+
+
+@pytest.fixture
+def catalogue(db: None) -> Iterator[None]:
+    """The shipped catalogue, loaded into the test database."""
+    yield from _catalogue_loaded()
 
 
 @pytest.fixture
 def committed_catalogue(django_db_reset_sequences: None) -> Iterator[None]:
     """The catalogue, committed, so other threads (live server, worker) see it. Sequences restart
     in every test, so schema ids stay those of records earlier tests of this run left in Kafka."""
-    registry_cache_clear()
-    encoding_cache_clear()
-    catalogue_load(root=Path(settings.BASE_DIR) / "schemas")
-    yield
-    registry_cache_clear()
-    encoding_cache_clear()
+    yield from _catalogue_loaded()
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from io import StringIO
 import pytest
 import requests
 from django.conf import settings
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from kafka_bridge.consumer import TopicTail
 from registry.models import kafka_topic_name
@@ -82,3 +82,17 @@ def test_tail_events_prints_the_posted_event_as_a_json_line(live_server):
     assert ours[0]["value"]["session_uuid"] == NUDGED_EXAMPLE["session_uuid"]
     assert ours[0]["value"]["session_order"] == 7
     assert ours[0]["value"]["query"] == {"book_id": ["34343"]}
+
+    unreachable = "http://127.0.0.1:9/schema-registry"
+    with pytest.raises(CommandError, match=r"cannot decode .*nudged\[\d\]@\d+"):
+        call_command(
+            "tail_events",
+            "--topic",
+            kafka_topic_name("nudged"),
+            "--from-beginning",
+            "--max",
+            "1",
+            "--registry-url",
+            unreachable,
+            stdout=StringIO(),
+        )
