@@ -7,5 +7,5 @@ export PATH="$VENV/bin:$PATH"
 export KAFKA_HOST=${KAFKA_HOST:-127.0.0.1} KAFKA_PORT=${KAFKA_PORT:-9092}
 export REDIS_HOST=${REDIS_HOST:-127.0.0.1} REDIS_PORT=${REDIS_PORT:-6379}
 export KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-$KAFKA_HOST:$KAFKA_PORT}
-say() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
+say() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2 || true; }  # never fail: stderr may be a closed pipe
 port_taken() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
