@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 
@@ -62,6 +63,7 @@ class EventMajor(models.Model):
     compatibility = models.CharField(
         max_length=24, choices=Compatibility.choices, default=Compatibility.FULL_TRANSITIVE
     )
+    example = models.JSONField(null=True, blank=True, help_text="A valid payload clients may send.")
 
     class Meta:
         ordering = ["full_name"]
@@ -75,6 +77,21 @@ class EventMajor(models.Model):
     @property
     def topic(self) -> str:
         return kafka_topic_name(self.event_type.topic)
+
+
+class RegistryConfig(models.Model):
+    """Registry-wide settings (one row): the compatibility level of majors that set none."""
+
+    compatibility = models.CharField(
+        max_length=24, choices=EventMajor.Compatibility.choices, default=EventMajor.Compatibility.FULL_TRANSITIVE
+    )
+
+    class Meta:
+        verbose_name = "registry configuration"
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="registry_registryconfig_single_row")]
+
+    def __str__(self) -> str:
+        return f"default compatibility {self.compatibility}"
 
 
 class SchemaRevision(models.Model):
@@ -101,3 +118,14 @@ class SchemaRevision(models.Model):
     def avro_schema_dict(self) -> dict[str, Any]:
         parsed: dict[str, Any] = json.loads(self.avro_schema)
         return parsed
+
+    def clean(self) -> None:
+        """Checks a new revision: schemas well-formed, the record named as its major, and the
+        major's compatibility level held against every earlier revision."""
+        from registry.validation import revision_problems
+
+        if self.pk is not None:
+            raise ValidationError("Published revisions are immutable: add a new revision instead.")
+        problems = revision_problems(revision=self)
+        if problems:
+            raise ValidationError(problems)

@@ -110,3 +110,38 @@ def topic_list_active() -> list[str]:
     """Topics of every active major, each once."""
     topics = EventMajor.objects.filter(status=EventMajor.Status.ACTIVE).values_list("event_type__topic", flat=True)
     return sorted({kafka_topic_name(topic) for topic in topics})
+
+
+def major_get(*, full_name: str) -> EventMajor | None:
+    return EventMajor.objects.select_related("event_type").filter(full_name=full_name).first()
+
+
+def subject_versions(*, subject: str) -> list[int] | None:
+    """The versions (revision numbers) of a subject, or None when there is no such subject."""
+    versions = list(
+        SchemaRevision.objects.filter(major__full_name=subject).order_by("revision").values_list("revision", flat=True)
+    )
+    return versions or None
+
+
+def subject_revision_get(*, subject: str, version: int | None) -> SchemaRevision | None:
+    """Revision ``version`` of ``subject``, or its latest when ``version`` is None."""
+    revisions = SchemaRevision.objects.select_related("major__event_type").filter(major__full_name=subject)
+    if version is None:
+        return revisions.order_by("-revision").first()
+    return revisions.filter(revision=version).first()
+
+
+def subject_schema_lookup(*, subject: str, fingerprint: str) -> SchemaRevision | None:
+    """The earliest revision of ``subject`` whose Avro schema has this canonical fingerprint."""
+    return (
+        SchemaRevision.objects.select_related("major")
+        .filter(major__full_name=subject, fingerprint=fingerprint)
+        .order_by("revision")
+        .first()
+    )
+
+
+def schema_subject_versions(*, schema_id: int) -> list[tuple[str, int]]:
+    """The (subject, version) pairs a global schema id is registered as."""
+    return list(SchemaRevision.objects.filter(pk=schema_id).values_list("major__full_name", "revision"))
