@@ -96,7 +96,12 @@ def revision_create(
         try:
             revision.full_clean()
         except ValidationError as exc:
-            codes = {error.code for error in exc.error_list}
+            errors = (
+                [e for group in exc.error_dict.values() for e in group]
+                if hasattr(exc, "error_dict")
+                else exc.error_list
+            )
+            codes = {error.code for error in errors}
             raise SchemaRejected(list(exc.messages), incompatible=codes == {"incompatible"}) from exc
         revision.save()
         transaction.on_commit(registry_cache_clear)
