@@ -116,6 +116,10 @@ KAFKA_TOPIC_PARTITIONS: int = env.int("KAFKA_TOPIC_PARTITIONS", default=3)
 KAFKA_TOPIC_REPLICATION: int = env.int("KAFKA_TOPIC_REPLICATION", default=3)
 # Seconds the worker waits for Kafka's delivery reports of one batch before retrying the task.
 KAFKA_DELIVERY_TIMEOUT: float = env.float("KAFKA_DELIVERY_TIMEOUT", default=30.0)
+# An external Confluent-compatible schema registry the worker registers schemas in and takes ids
+# from; empty: ids come from this service's registry tables.
+SCHEMA_REGISTRY_URL: str = env.str("SCHEMA_REGISTRY_URL", default="")
+SCHEMA_REGISTRY_BASIC_AUTH: str = env.str("SCHEMA_REGISTRY_BASIC_AUTH", default="")
 # Where consumers (and `manage.py tail_events`) reach this service's schema-registry API.
 SCHEMA_REGISTRY_PUBLIC_URL: str = env.str("SCHEMA_REGISTRY_PUBLIC_URL", default="http://127.0.0.1:8000/schema-registry")
 

@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 from eventcapture.exceptions import QueueUnavailable
 from kafka_bridge.encoding import Encoder, EncodingError
 from kafka_bridge.producer import OutgoingRecord, records_produce
+from kafka_bridge.registry_client import RegistryRefused, record_schema_id
 from registry.selectors import schema_revision_get
 
 logger = logging.getLogger(__name__)
@@ -47,10 +48,12 @@ def _target(schema_id: int) -> _Target:
     revision = schema_revision_get(schema_id=schema_id)
     if revision is None:
         raise UnknownSchema(f"no schema revision {schema_id}")
+    full_name = revision.major.full_name
+    framed_id = record_schema_id(local_id=schema_id, subject=full_name, schema=revision.avro_schema)
     return _Target(
         topic=revision.major.topic,
-        full_name=revision.major.full_name,
-        encoder=Encoder(schema=revision.avro_schema_dict, schema_id=schema_id),
+        full_name=full_name,
+        encoder=Encoder(schema=revision.avro_schema_dict, schema_id=framed_id),
     )
 
 
@@ -72,7 +75,7 @@ def batch_deliver(*, events: Sequence[dict[str, Any]]) -> None:
         try:
             target = _target(int(event["schema_id"]))
             value = target.encoder.encode(event["record"])
-        except (UnknownSchema, EncodingError) as exc:
+        except (UnknownSchema, EncodingError, RegistryRefused) as exc:
             # Dead letters (issue #5) will keep these; until then they are logged, not retried.
             logger.error("event %s cannot be encoded: %s", event.get("event_id"), exc)
             continue

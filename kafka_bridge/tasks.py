@@ -6,12 +6,13 @@ from celery import shared_task
 from celery.signals import worker_process_init, worker_process_shutdown
 
 from kafka_bridge.producer import DeliveryFailed, producer_flush, producer_reset
+from kafka_bridge.registry_client import RegistryUnavailable
 from kafka_bridge.services import batch_deliver
 
 
 @shared_task(
     name="kafka_bridge.deliver_batch",
-    autoretry_for=(DeliveryFailed,),
+    autoretry_for=(DeliveryFailed, RegistryUnavailable),
     # Kafka down means retry until it is back, never drop: no retry limit, backoff capped at 5 min.
     max_retries=None,
     retry_backoff=2,
