@@ -82,7 +82,9 @@ def _record(
             received=received_at,
         ),
     }
-    payload = {key: value for key, value in data.items() if key not in _CONSUMED_FIELDS}
+    # Only fields the JSON schema defines: an unknown one is dropped even when the Avro record has
+    # a field of that name (interacted_element's context_state_change is always null).
+    payload = {key: value for key, value in data.items() if key in version.known_fields and key not in _CONSUMED_FIELDS}
     return {name: payload.get(name, server_fields.get(name)) for name in version.record_fields}
 
 
