@@ -19,6 +19,8 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from django.conf import settings
 
+from kafka_bridge.encoding import EncodingError, confluent_frame_split
+
 
 class TailError(Exception):
     pass
@@ -31,12 +33,20 @@ class DecodedRecord:
     offset: int
     key: str | None
     headers: dict[str, str]
+    schema_id: int | None
     value: dict[str, Any]
 
 
 def _headers(headers: Any) -> dict[str, str]:
     pairs = headers.items() if isinstance(headers, dict) else headers or []
     return {name: value.decode() if isinstance(value, bytes) else value for name, value in pairs if value is not None}
+
+
+def _frame_schema_id(value: bytes | None) -> int | None:
+    try:
+        return confluent_frame_split(value)[0] if value is not None else None
+    except EncodingError:
+        return None
 
 
 class TopicTail:
@@ -104,6 +114,7 @@ class TopicTail:
                 offset=offset,
                 key=key.decode() if isinstance(key, bytes) else key,
                 headers=_headers(message.headers()),
+                schema_id=_frame_schema_id(message.value()),
                 value=value,
             )
 

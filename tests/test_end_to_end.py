@@ -11,10 +11,13 @@ from io import StringIO
 import pytest
 import requests
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from kafka_bridge.consumer import TopicTail
-from registry.models import kafka_topic_name
+from kafka_bridge.registry_client import registry_client_reset
+from kafka_bridge.services import encoding_cache_clear
+from registry.models import SchemaRevision, kafka_topic_name
 from tests.factories import NUDGED_EXAMPLE, batch, nudged
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("kafka_topics", "celery_worker_thread")]
@@ -38,6 +41,8 @@ def test_a_posted_nudged_event_reaches_kafka_and_decodes_to_the_expected_record(
     assert record.topic == kafka_topic_name("nudged") == f"{settings.KAFKA_TOPIC_PREFIX}nudged"
     assert record.key == NUDGED_EXAMPLE["session_uuid"]
     assert record.headers == {"event_id": event_id, "event_type": "org.openstax.ec.nudged_v1"}
+    latest = SchemaRevision.objects.filter(major__full_name="org.openstax.ec.nudged_v1").latest("revision")
+    assert record.schema_id == latest.pk
     value = dict(record.value)
     occurred_at = value.pop("occurred_at")
     assert value == {
@@ -96,3 +101,26 @@ def test_tail_events_prints_the_posted_event_as_a_json_line(live_server):
             unreachable,
             stdout=StringIO(),
         )
+
+
+def test_with_an_external_registry_records_carry_its_schema_ids_and_decode(live_server, settings):
+    get_user_model().objects.create_user("registrar", password="s3cret-pass", is_staff=True)
+    registry_url = f"{live_server.url}/schema-registry"
+    settings.SCHEMA_REGISTRY_URL = registry_url
+    settings.SCHEMA_REGISTRY_BASIC_AUTH = "registrar:s3cret-pass"
+    registry_client_reset()
+    encoding_cache_clear()
+    try:
+        with TopicTail(topic=kafka_topic_name("nudged"), from_beginning=False, registry_url=registry_url) as tail:
+            response = requests.post(f"{live_server.url}/api/v0/events", json=batch(nudged()), timeout=10)
+            assert response.status_code == 202, response.text
+            (event_id,) = response.json()["ids"]
+            record = next((r for r in tail.records(idle_timeout=30) if r.headers.get("event_id") == event_id), None)
+    finally:
+        registry_client_reset()
+        encoding_cache_clear()
+
+    assert record is not None, f"event {event_id} did not reach Kafka"
+    latest = requests.get(f"{registry_url}/subjects/org.openstax.ec.nudged_v1/versions/latest", timeout=10).json()
+    assert record.schema_id == latest["id"]
+    assert record.value["session_uuid"] == uuid.UUID(NUDGED_EXAMPLE["session_uuid"]).bytes
