@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 
 
@@ -24,7 +25,11 @@ class EventType(models.Model):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     owner = models.CharField(max_length=200, blank=True)
-    topic = models.CharField(max_length=249, help_text="Default Kafka topic of this type's majors.")
+    topic = models.CharField(
+        max_length=249,
+        validators=[RegexValidator(r"^[A-Za-z0-9._-]+$", "A Kafka topic name: letters, digits, '.', '_' and '-'.")],
+        help_text="Default Kafka topic of this type's majors.",
+    )
 
     class Meta:
         ordering = ["namespace", "name"]
@@ -57,6 +62,12 @@ class EventMajor(models.Model):
     full_name = models.CharField(
         max_length=255,
         unique=True,
+        validators=[
+            RegexValidator(
+                r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$",
+                "An Avro full name: a namespace and a name, e.g. org.openstax.ec.nudged_v1.",
+            )
+        ],
         help_text="The Avro record full name: the event's `type` and its schema-registry subject.",
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
