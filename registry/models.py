@@ -20,6 +20,9 @@ def kafka_topic_name(topic: str) -> str:
     return f"{settings.KAFKA_TOPIC_PREFIX}{topic}"
 
 
+_TOPIC_NAME = RegexValidator(r"^[A-Za-z0-9._-]+$", "A Kafka topic name: letters, digits, '.', '_' and '-'.")
+
+
 class EventType(models.Model):
     namespace = models.CharField(max_length=200)
     name = models.CharField(max_length=200)
@@ -27,7 +30,7 @@ class EventType(models.Model):
     owner = models.CharField(max_length=200, blank=True)
     topic = models.CharField(
         max_length=249,
-        validators=[RegexValidator(r"^[A-Za-z0-9._-]+$", "A Kafka topic name: letters, digits, '.', '_' and '-'.")],
+        validators=[_TOPIC_NAME],
         help_text="Default Kafka topic of this type's majors.",
     )
 
@@ -74,6 +77,13 @@ class EventMajor(models.Model):
     compatibility = models.CharField(
         max_length=24, choices=Compatibility.choices, default=Compatibility.FULL_TRANSITIVE
     )
+    topic_override = models.CharField(
+        "topic",
+        max_length=249,
+        blank=True,
+        validators=[_TOPIC_NAME],
+        help_text="Kafka topic of this major; empty: the event type's default topic.",
+    )
     example = models.JSONField(null=True, blank=True, help_text="A valid payload clients may send.")
 
     class Meta:
@@ -87,7 +97,8 @@ class EventMajor(models.Model):
 
     @property
     def topic(self) -> str:
-        return kafka_topic_name(self.event_type.topic)
+        """The Kafka topic this major's records go to."""
+        return kafka_topic_name(self.topic_override or self.event_type.topic)
 
 
 class RegistryConfig(models.Model):

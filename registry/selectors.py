@@ -16,7 +16,9 @@ from typing import Any
 import jsonschema_rs
 from django.conf import settings
 
-from registry.models import EventMajor, SchemaRevision, kafka_topic_name
+from registry.avro import InvalidAvroSchema, avro_schema_fingerprint
+from registry.models import EventMajor, SchemaRevision
+from registry.validation import avro_schema_problems, compatibility_reasons
 
 
 @dataclass(frozen=True)
@@ -108,8 +110,8 @@ def subject_list() -> list[str]:
 
 def topic_list_active() -> list[str]:
     """Topics of every active major, each once."""
-    topics = EventMajor.objects.filter(status=EventMajor.Status.ACTIVE).values_list("event_type__topic", flat=True)
-    return sorted({kafka_topic_name(topic) for topic in topics})
+    majors = EventMajor.objects.filter(status=EventMajor.Status.ACTIVE).select_related("event_type")
+    return sorted({major.topic for major in majors})
 
 
 def major_get(*, full_name: str) -> EventMajor | None:
@@ -145,3 +147,38 @@ def subject_schema_lookup(*, subject: str, fingerprint: str) -> SchemaRevision |
 def schema_subject_versions(*, schema_id: int) -> list[tuple[str, int]]:
     """The (subject, version) pairs a global schema id is registered as."""
     return list(SchemaRevision.objects.filter(pk=schema_id).values_list("major__full_name", "revision"))
+
+
+# --- The Confluent-compatible schema-registry API -------------------------------------------------
+
+
+def subject_list_filtered(*, prefix: str = "") -> list[str]:
+    """Subjects (record full names with at least one revision) that start with ``prefix``."""
+    return list(
+        EventMajor.objects.filter(revisions__isnull=False, full_name__startswith=prefix)
+        .distinct()
+        .order_by("full_name")
+        .values_list("full_name", flat=True)
+    )
+
+
+def subject_schema_find(*, subject: str, avro_schema: str) -> SchemaRevision | None:
+    """The earliest revision of ``subject`` with this Avro schema, compared by canonical form (so
+    whitespace, ``doc`` and attribute order do not matter). Raises ``InvalidAvroSchema``."""
+    return subject_schema_lookup(subject=subject, fingerprint=avro_schema_fingerprint(avro_schema))
+
+
+def subject_compatibility_reasons(
+    *, major: EventMajor, avro_schema: str, version: int | None = None
+) -> list[str] | None:
+    """Why ``avro_schema`` could not become ``major``'s next revision: with ``version`` None as
+    registering checks it (the major's level against its revisions), else against revision
+    ``version`` alone. None when the major has no revision ``version``. Raises
+    ``InvalidAvroSchema`` when the schema is one this major could never hold (not a valid Avro
+    record named as the major), which registering refuses as invalid rather than incompatible."""
+    problems = avro_schema_problems(avro_schema, full_name=major.full_name)
+    if problems:
+        raise InvalidAvroSchema("; ".join(problems))
+    if version is not None and not major.revisions.filter(revision=version).exists():
+        return None
+    return compatibility_reasons(major=major, avro_schema=avro_schema, version=version)

@@ -15,7 +15,7 @@ from django.db import transaction
 
 from registry.avro import InvalidAvroSchema, avro_schema_fingerprint, avro_schema_full_name, avro_schema_text
 from registry.models import EventMajor, EventType, RegistryConfig, SchemaRevision
-from registry.selectors import registry_cache_clear
+from registry.selectors import registry_cache_clear, subject_schema_lookup
 
 _MAJOR_DIR = re.compile(r"^v(?P<major>[1-9][0-9]*)$")
 _MAJOR_SUFFIX = re.compile(r"_v(?P<major>[0-9]+)$")
@@ -128,6 +128,7 @@ def major_create(
     status: str = EventMajor.Status.DRAFT,
     compatibility: str | None = None,
     example: Any = None,
+    topic_override: str = "",
 ) -> EventMajor:
     """A new major with its first revision."""
     with transaction.atomic():
@@ -138,6 +139,7 @@ def major_create(
             status=status,
             compatibility=compatibility or registry_config_get().compatibility,
             example=example,
+            topic_override=topic_override,
         )
         try:
             created.full_clean()
@@ -172,6 +174,7 @@ def major_start_next(*, major: EventMajor, created_by: str = "") -> EventMajor:
         status=EventMajor.Status.DRAFT,
         compatibility=major.compatibility,
         example=_renamed(major.example, old_name, full_name),
+        topic_override=major.topic_override,
     )
 
 
@@ -301,15 +304,18 @@ def _entry_load(*, entry: CatalogueEntry, created_by: str) -> str:
     meta = entry.meta
     full_name = avro_schema_full_name(entry.avro_schema)
     with transaction.atomic():
+        # The type's default topic is its first major's; a major elsewhere keeps its own.
         event_type, _ = EventType.objects.update_or_create(
             namespace=entry.namespace,
             name=entry.name,
-            defaults={
+            defaults={"description": meta.get("description", ""), "owner": meta.get("owner", "")},
+            create_defaults={
                 "topic": meta["topic"],
                 "description": meta.get("description", ""),
                 "owner": meta.get("owner", ""),
             },
         )
+        topic_override = "" if meta["topic"] == event_type.topic else meta["topic"]
         major = EventMajor.objects.filter(event_type=event_type, major=entry.major).first()
         if major is None:
             major_create(
@@ -322,13 +328,14 @@ def _entry_load(*, entry: CatalogueEntry, created_by: str) -> str:
                 status=meta.get("status", EventMajor.Status.ACTIVE),
                 compatibility=meta.get("compatibility"),
                 example=entry.example,
+                topic_override=topic_override,
             )
             return "created"
         if major.full_name != full_name:
             raise RegistryError(f"record {full_name} does not match major {major.full_name}")
-        if major.example != entry.example:
-            major.example = entry.example
-            major.save(update_fields=["example"])
+        if (major.example, major.topic_override) != (entry.example, topic_override):
+            major.example, major.topic_override = entry.example, topic_override
+            major.save(update_fields=["example", "topic_override"])
         result = revision_create(
             major=major, avro_schema=entry.avro_schema, json_schema=entry.json_schema, created_by=created_by
         )
@@ -349,7 +356,7 @@ def catalogue_export(*, root: Path) -> list[Path]:
         folder.mkdir(parents=True, exist_ok=True)
         old_meta = _read_json(folder / "event.json") if (folder / "event.json").exists() else {}
         meta = {
-            "topic": event_type.topic,
+            "topic": major.topic_override or event_type.topic,
             "description": event_type.description,
             "owner": event_type.owner,
             "status": major.status,
@@ -367,3 +374,22 @@ def catalogue_export(*, root: Path) -> list[Path]:
             (folder / name).write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
         written.append(folder)
     return written
+
+
+# --- The Confluent-compatible schema-registry API -------------------------------------------------
+
+
+def subject_schema_register(*, major: EventMajor, avro_schema: str, created_by: str = "") -> RevisionResult:
+    """Register ``avro_schema`` under ``major``'s subject as Confluent's registry does: a schema the
+    subject already has (same canonical form) answers that revision, even an older one, without a
+    new version; a new one becomes the next revision, keeping the latest JSON schema, when the
+    major's compatibility level allows it (else ``SchemaRejected`` with ``incompatible``)."""
+    text = _avro_text(avro_schema)
+    try:
+        fingerprint = avro_schema_fingerprint(text)
+    except InvalidAvroSchema as exc:
+        raise SchemaRejected([f"The Avro schema is invalid: {exc}"]) from exc
+    existing = subject_schema_lookup(subject=major.full_name, fingerprint=fingerprint)
+    if existing is not None:
+        return RevisionResult(existing, created=False)
+    return revision_create(major=major, avro_schema=text, json_schema=None, created_by=created_by)

@@ -21,13 +21,30 @@ def load(path: Path) -> str:
     return out.getvalue()
 
 
-def test_it_loads_the_catalogue_and_a_second_run_changes_nothing():
+SHIPPED = {
+    "org.openstax.ec.nudged_v1": "nudged",
+    "org.openstax.ec.accessed_studyguide_v1": "accessed_studyguide",
+    "org.openstax.ec.created_highlight_v1": "created_highlight",
+    "org.openstax.ec.created_highlight_v2": "created_highlight_2",
+    "org.openstax.ec.started_session_v1": "started_session",
+    "org.openstax.ec.changed_state_v1": "changed_state",
+    "org.openstax.ec.interacted_element_v1": "interacted_element",
+    "org.adlnet.xapi.Statement": "xapi_statement",
+}
+
+
+def test_it_loads_the_whole_catalogue_and_a_second_run_changes_nothing():
     first = load(CATALOGUE)
-    assert "created: 1 (org.openstax.ec.nudged_v1)" in first
-    major = EventMajor.objects.get(full_name="org.openstax.ec.nudged_v1")
-    assert (major.status, major.compatibility, major.event_type.topic) == ("active", "FULL_TRANSITIVE", "nudged")
-    assert "unchanged: 1" in load(CATALOGUE)
-    assert SchemaRevision.objects.filter(major=major).count() == 1
+    assert f"created: {len(SHIPPED)} (" in first
+    majors = EventMajor.objects.select_related("event_type")
+    assert {major.full_name: major.topic for major in majors} == {
+        name: f"{settings.KAFKA_TOPIC_PREFIX}{topic}" for name, topic in SHIPPED.items()
+    }
+    assert {(major.status, major.compatibility) for major in majors} == {("active", "FULL_TRANSITIVE")}
+    assert all(major.example is not None for major in majors)
+    assert "created: 0" in load(CATALOGUE)
+    assert f"unchanged: {len(SHIPPED)}" in load(CATALOGUE)
+    assert SchemaRevision.objects.count() == len(SHIPPED)
 
 
 def test_it_turns_a_changed_schema_into_a_new_revision(tmp_path):
