@@ -103,8 +103,15 @@ def _derivation_errors(*, index: int, data: dict[str, Any]) -> list[ErrorDetail]
     return details
 
 
-def events_accept(*, events: Sequence[dict[str, Any]], identity: Identity, received_at: datetime) -> AcceptedBatch:
-    """Validate every event, then queue all of them as one task, or none (all-or-nothing)."""
+@dataclass(frozen=True)
+class PreparedBatch:
+    events: list[QueuedEvent]
+    warnings: list[str]
+
+
+def batch_prepare(*, events: Sequence[dict[str, Any]], identity: Identity, received_at: datetime) -> PreparedBatch:
+    """Validate every event and build its Kafka record; ``EventsInvalid`` lists every problem of
+    every event when any is invalid. Mints the event ids."""
     if len(events) > settings.MAX_EVENTS_PER_REQUEST:
         raise EventsInvalid(
             details=[
@@ -136,7 +143,6 @@ def events_accept(*, events: Sequence[dict[str, Any]], identity: Identity, recei
         accepted.append((version, data))
     if problems:
         raise EventsInvalid(details=problems)
-
     queued = [
         QueuedEvent(
             event_id=str(uuid.uuid4()),
@@ -146,6 +152,12 @@ def events_accept(*, events: Sequence[dict[str, Any]], identity: Identity, recei
         )
         for version, data in accepted
     ]
-    if queued:
-        batch_enqueue(events=queued)
-    return AcceptedBatch(ids=[event.event_id for event in queued], warnings=warnings)
+    return PreparedBatch(events=queued, warnings=warnings)
+
+
+def events_accept(*, events: Sequence[dict[str, Any]], identity: Identity, received_at: datetime) -> AcceptedBatch:
+    """Validate every event, then queue all of them as one task, or none (all-or-nothing)."""
+    batch = batch_prepare(events=events, identity=identity, received_at=received_at)
+    if batch.events:
+        batch_enqueue(events=batch.events)
+    return AcceptedBatch(ids=[event.event_id for event in batch.events], warnings=batch.warnings)
