@@ -7,6 +7,7 @@ import json
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast
 
 import fastavro
 import pytest
@@ -45,7 +46,9 @@ def test_each_example_is_accepted_and_its_record_encodes_and_decodes(path):
     assert revision.major.full_name == example["type"]
     value = Encoder(schema=revision.avro_schema_dict, schema_id=event.schema_id).encode(event.record)
     schema_id, datum = confluent_frame_split(value)
-    decoded = fastavro.schemaless_reader(io.BytesIO(datum), fastavro.parse_schema(revision.avro_schema_dict))
+    decoded = cast(
+        dict[str, Any], fastavro.schemaless_reader(io.BytesIO(datum), fastavro.parse_schema(revision.avro_schema_dict))
+    )
     assert schema_id == revision.pk
     assert decoded["session_uuid"] == uuid.UUID(example["session_uuid"]).bytes
     assert decoded["user_uuid"] == uuid.UUID(IDENTITY.user_uuid).bytes
