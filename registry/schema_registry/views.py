@@ -1,30 +1,320 @@
-"""The Confluent-compatible schema-registry API (the read endpoints consumers need)."""
+"""The Confluent-compatible schema-registry API, enough for standard clients to work unchanged.
+
+Subjects are record full names (RecordNameStrategy); a subject's versions are its major's
+revisions and a schema id is a revision's global id. Subjects are not created here: event types
+and majors come from the admin or ``schemas/``; registering adds revisions to an existing major.
+Published revisions are immutable, so there are no deletes. See ``auth`` for who may write.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
-from django.http import HttpRequest, JsonResponse
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from registry.selectors import schema_revision_get, subject_list
+from registry.avro import InvalidAvroSchema
+from registry.models import EventMajor, SchemaRevision
+from registry.schema_registry import auth, errors, media
+from registry.selectors import (
+    major_get,
+    schema_revision_get,
+    schema_subject_versions,
+    subject_compatibility_reasons,
+    subject_list_filtered,
+    subject_revision_get,
+    subject_schema_find,
+    subject_versions,
+)
+from registry.services import (
+    RegistryError,
+    SchemaRejected,
+    major_compatibility_set,
+    registry_compatibility_set,
+    registry_config_get,
+    subject_schema_register,
+)
 
-CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
+_MAX_ID = 2**31 - 1
 
 
-def _response(body: Any, status: int = 200) -> JsonResponse:
-    return JsonResponse(body, status=status, content_type=CONTENT_TYPE, safe=False)
+class RegistryView(APIView):
+    authentication_classes = auth.AUTHENTICATION_CLASSES
+    permission_classes = (auth.StaffWrites,)
+    parser_classes = media.PARSER_CLASSES
+    renderer_classes = (media.SchemaRegistryRenderer,)
+    content_negotiation_class = media.SchemaRegistryNegotiation
+    throttle_classes = ()
+    # Methods that change the registry; the others are open to anyone.
+    write_methods: ClassVar[frozenset[str]] = frozenset()
+
+    def get_exception_handler(self) -> Any:
+        return errors.exception_handler
+
+    def perform_authentication(self, request: Request) -> None:
+        """Lazy: only ``StaffWrites`` looks at the credentials, and only for writes."""
 
 
-def _error(status: int, error_code: int, message: str) -> JsonResponse:
-    return _response({"error_code": error_code, "message": message}, status=status)
+# --- Parsing -------------------------------------------------------------------------------------
 
 
-def subjects(request: HttpRequest) -> JsonResponse:
-    return _response(subject_list())
+def _version(value: str) -> int | None:
+    """A version path segment: a number, or None for ``latest`` (or Confluent's ``-1``)."""
+    if value in ("latest", "-1"):
+        return None
+    if value.isdigit() and 1 <= int(value) <= _MAX_ID:
+        return int(value)
+    raise errors.InvalidVersion(
+        f"The specified version '{value}' is not a valid version id. "
+        'Allowed values are between [1, 2^31-1] and the string "latest"'
+    )
 
 
-def schema_by_id(request: HttpRequest, schema_id: int) -> JsonResponse:
-    revision = schema_revision_get(schema_id=schema_id)
+def _major(subject: str) -> EventMajor:
+    major = major_get(full_name=subject)
+    if major is None:
+        raise errors.SubjectNotFound(f"Subject '{subject}' not found.")
+    return major
+
+
+def _avro_schema(data: Any) -> str:
+    """The schema text of a register, lookup or compatibility body ``{"schema", "schemaType"?}``."""
+    if not isinstance(data, dict) or not isinstance(data.get("schema"), str) or not data["schema"].strip():
+        raise errors.InvalidSchema('The request body must be a JSON object with a non-empty "schema" string.')
+    schema_type = data.get("schemaType") or "AVRO"
+    if str(schema_type).upper() != "AVRO":
+        raise errors.InvalidSchema(f"Schema type {schema_type} is not supported: this registry holds Avro schemas.")
+    if data.get("references"):
+        raise errors.InvalidSchema("Schema references are not supported: send the schema with its types inline.")
+    schema: str = data["schema"]
+    return schema
+
+
+def _flag(request: Request, name: str) -> bool:
+    # Confluent's Python client formats booleans as True/False, others as true/false.
+    return str(request.query_params.get(name, "")).lower() == "true"
+
+
+def _level(data: Any) -> str:
+    level = data.get("compatibility") if isinstance(data, dict) else None
+    if not isinstance(level, str) or level.upper() not in EventMajor.Compatibility.values:
+        raise errors.InvalidCompatibilityLevel()
+    return level.upper()
+
+
+def _paged(items: Sequence[Any], request: Request) -> list[Any]:
+    """Confluent's ``offset``/``limit`` query parameters (a negative limit means all)."""
+    try:
+        offset = max(int(request.query_params.get("offset", 0)), 0)
+        limit = int(request.query_params.get("limit", -1))
+    except ValueError:
+        offset, limit = 0, -1
+    return list(items[offset:] if limit < 0 else items[offset : offset + limit])
+
+
+def _revision_by_id(schema_id: int) -> SchemaRevision:
+    revision = schema_revision_get(schema_id=schema_id) if schema_id <= _MAX_ID else None
     if revision is None:
-        return _error(404, 40403, f"Schema {schema_id} not found")
-    return _response({"schema": revision.avro_schema})
+        raise errors.SchemaNotFound(f"Schema {schema_id} not found")
+    return revision
+
+
+def _registered(revision: SchemaRevision) -> dict[str, Any]:
+    # Confluent omits schemaType for AVRO, the default.
+    return {
+        "subject": revision.major.full_name,
+        "version": revision.revision,
+        "id": revision.pk,
+        "schema": revision.avro_schema,
+    }
+
+
+# --- Subjects ------------------------------------------------------------------------------------
+
+
+class SubjectListView(RegistryView):
+    def get(self, request: Request) -> Response:
+        if _flag(request, "deleted_only"):
+            return Response([])  # nothing is ever deleted
+        return Response(_paged(subject_list_filtered(prefix=request.query_params.get("subjectPrefix", "")), request))
+
+
+class SubjectView(RegistryView):
+    def post(self, request: Request, subject: str) -> Response:
+        """Look a schema up: the version of ``subject`` it is registered as."""
+        _major(subject)
+        schema = _avro_schema(request.data)
+        try:
+            revision = subject_schema_find(subject=subject, avro_schema=schema)
+        except InvalidAvroSchema as exc:
+            raise errors.InvalidSchema(f"Invalid schema: {exc}") from exc
+        if revision is None:
+            raise errors.SchemaNotFound()
+        return Response(_registered(revision))
+
+    def delete(self, request: Request, subject: str) -> Response:
+        raise errors.DeleteNotSupported()
+
+
+class SubjectVersionsView(RegistryView):
+    write_methods = frozenset({"POST"})
+
+    def get(self, request: Request, subject: str) -> Response:
+        versions = subject_versions(subject=subject)
+        if versions is None:
+            raise errors.SubjectNotFound(f"Subject '{subject}' not found.")
+        return Response(_paged(versions, request))
+
+    def post(self, request: Request, subject: str) -> Response:
+        """Register a schema: the id it already has, or a new revision when compatible."""
+        major = major_get(full_name=subject)
+        if major is None:
+            raise errors.SubjectNotFound(
+                f"Subject '{subject}' not found. This registry uses RecordNameStrategy (a subject is an "
+                "Avro record's full name) and does not create subjects: event types and their majors are "
+                "created in the admin or loaded from schemas/; registering adds revisions to an existing major."
+            )
+        schema = _avro_schema(request.data)
+        try:
+            result = subject_schema_register(major=major, avro_schema=schema, created_by=auth.writer_name(request))
+        except SchemaRejected as exc:
+            if exc.incompatible:
+                raise errors.IncompatibleSchema(
+                    f'Schema being registered is incompatible with an earlier schema for subject "{subject}", '
+                    f"details: [{'; '.join(exc.reasons)}]"
+                ) from exc
+            raise errors.InvalidSchema(f"Invalid schema: {'; '.join(exc.reasons)}") from exc
+        return Response({"id": result.revision.pk})
+
+
+class SubjectVersionView(RegistryView):
+    def get(self, request: Request, subject: str, version: str) -> Response:
+        return Response(_registered(_subject_revision(subject, version)))
+
+    def delete(self, request: Request, subject: str, version: str) -> Response:
+        raise errors.DeleteNotSupported()
+
+
+class SubjectVersionSchemaView(RegistryView):
+    def get(self, request: Request, subject: str, version: str) -> Response:
+        return Response(_subject_revision(subject, version).avro_schema_dict)
+
+
+def _subject_revision(subject: str, version: str) -> SchemaRevision:
+    number = _version(version)
+    revision = subject_revision_get(subject=subject, version=number)
+    if revision is None:
+        _major(subject)
+        raise errors.VersionNotFound(f"Version {version} not found.")
+    return revision
+
+
+# --- Schemas by id -------------------------------------------------------------------------------
+
+
+class SchemaView(RegistryView):
+    def get(self, request: Request, schema_id: int) -> Response:
+        # ?subject= and ?format= (clients add them) change nothing for Avro without references.
+        return Response({"schema": _revision_by_id(schema_id).avro_schema})
+
+
+class SchemaRawView(RegistryView):
+    def get(self, request: Request, schema_id: int) -> Response:
+        return Response(_revision_by_id(schema_id).avro_schema_dict)
+
+
+class SchemaVersionsView(RegistryView):
+    def get(self, request: Request, schema_id: int) -> Response:
+        pairs = schema_subject_versions(schema_id=schema_id) if schema_id <= _MAX_ID else []
+        if not pairs:
+            raise errors.SchemaNotFound(f"Schema {schema_id} not found")
+        return Response(_paged([{"subject": subject, "version": version} for subject, version in pairs], request))
+
+
+class SchemaSubjectsView(RegistryView):
+    def get(self, request: Request, schema_id: int) -> Response:
+        pairs = schema_subject_versions(schema_id=schema_id) if schema_id <= _MAX_ID else []
+        if not pairs:
+            raise errors.SchemaNotFound(f"Schema {schema_id} not found")
+        return Response(_paged(sorted({subject for subject, _ in pairs}), request))
+
+
+class SchemaTypesView(RegistryView):
+    def get(self, request: Request) -> Response:
+        return Response(["AVRO"])
+
+
+# --- Compatibility -------------------------------------------------------------------------------
+
+
+class CompatibilityView(RegistryView):
+    def post(self, request: Request, subject: str, version: str = "latest") -> Response:
+        """Whether a schema could be registered: against ``latest`` (or all versions) as
+        registering checks it, against a numbered version alone otherwise."""
+        number = _version(version)
+        major = _major(subject)
+        schema = _avro_schema(request.data)
+        try:
+            reasons = subject_compatibility_reasons(major=major, avro_schema=schema, version=number)
+        except InvalidAvroSchema as exc:
+            raise errors.InvalidSchema(f"Invalid schema: {exc}") from exc
+        if reasons is None:
+            raise errors.VersionNotFound(f"Version {version} not found.")
+        body: dict[str, Any] = {"is_compatible": not reasons}
+        if _flag(request, "verbose"):
+            body["messages"] = reasons
+        return Response(body)
+
+
+# --- Compatibility levels ------------------------------------------------------------------------
+
+
+class ConfigView(RegistryView):
+    """The registry-wide level: the one new majors start with."""
+
+    write_methods = frozenset({"PUT"})
+
+    def get(self, request: Request) -> Response:
+        return Response({"compatibilityLevel": registry_config_get().compatibility})
+
+    def put(self, request: Request) -> Response:
+        level = _level(request.data)
+        try:
+            config = registry_compatibility_set(level=level)
+        except RegistryError as exc:
+            raise errors.InvalidCompatibilityLevel() from exc
+        return Response({"compatibility": config.compatibility})
+
+    def delete(self, request: Request) -> Response:
+        raise errors.DeleteNotSupported("Compatibility levels cannot be deleted; set one with PUT instead")
+
+
+class SubjectConfigView(RegistryView):
+    """A subject's level: its major's, which every new revision must keep."""
+
+    write_methods = frozenset({"PUT"})
+
+    def get(self, request: Request, subject: str) -> Response:
+        return Response({"compatibilityLevel": _major(subject).compatibility})
+
+    def put(self, request: Request, subject: str) -> Response:
+        major = _major(subject)
+        level = _level(request.data)
+        try:
+            major = major_compatibility_set(major=major, level=level)
+        except RegistryError as exc:
+            raise errors.InvalidCompatibilityLevel() from exc
+        return Response({"compatibility": major.compatibility})
+
+    def delete(self, request: Request, subject: str) -> Response:
+        raise errors.DeleteNotSupported("Compatibility levels cannot be deleted; set one with PUT instead")
+
+
+class UnknownEndpointView(RegistryView):
+    """Anything else under the API (``/mode``, ``/contexts``, ``/associations/...``): a Confluent
+    404, which clients treat as "not there" (the associated-name strategy then falls back)."""
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        raise errors.UnknownEndpoint()

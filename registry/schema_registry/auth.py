@@ -1,0 +1,76 @@
+"""Who may write to the schema-registry API: reads are open; writes need a staff user.
+
+A staff user is recognised by, in this order:
+
+- HTTP Basic auth (what ``SchemaRegistryClient`` sends for ``basic.auth.user.info``);
+- ``Authorization: Token <key>`` or ``Authorization: Bearer <key>`` with a DRF ``authtoken`` key
+  (``manage.py drf_create_token <user>``, or the admin's Tokens page); ``Bearer`` is what clients
+  configured with ``bearer.auth.credentials.source: STATIC_TOKEN`` send;
+- the Django session of a logged-in user (the admin), with Django's CSRF check enforced, as
+  DRF's ``SessionAuthentication`` does: the views are CSRF-exempt so that header-authenticated
+  API clients are not asked for a CSRF token, but a browser's session cookie alone never writes.
+
+Basic credentials a browser has cached are ambient too, but a cross-site page still cannot write
+with them: a write's body must be JSON (``media.PARSER_CLASSES``; anything else, or none, is 415
+before any change), and a cross-site JSON request needs a CORS preflight this API never grants.
+
+No credentials on a write: 401 (error code 40101, with a Basic challenge); wrong credentials: 401;
+an authenticated user who is not active staff: 403 (40301). Authentication is lazy: reads never
+look at credentials, so a client with stale credentials can still read.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rest_framework.authentication import BaseAuthentication, BasicAuthentication, SessionAuthentication
+from rest_framework.authentication import TokenAuthentication as DrfTokenAuthentication
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+
+if TYPE_CHECKING:
+    from rest_framework.views import APIView
+
+# Columns of SchemaRevision.created_by.
+_CREATED_BY_MAX = 150
+
+
+class RegistryBasicAuthentication(BasicAuthentication):
+    www_authenticate_realm = "schema-registry"
+
+
+class TokenAuthentication(DrfTokenAuthentication):
+    keyword = "Token"
+
+
+class BearerTokenAuthentication(DrfTokenAuthentication):
+    keyword = "Bearer"
+
+
+# Basic comes first: DRF answers 401 with the first authenticator's challenge.
+AUTHENTICATION_CLASSES: tuple[type[BaseAuthentication], ...] = (
+    RegistryBasicAuthentication,
+    TokenAuthentication,
+    BearerTokenAuthentication,
+    SessionAuthentication,
+)
+
+
+class StaffWrites(BasePermission):
+    """Methods in a view's ``write_methods`` need an active staff user; the rest are open."""
+
+    message = "Writing to the schema registry needs a staff user."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        if request.method not in getattr(view, "write_methods", frozenset()):
+            return True
+        user: Any = request.user
+        return bool(user is not None and user.is_active and user.is_staff)
+
+
+def writer_name(request: Request) -> str:
+    """What a revision written by ``request`` records as ``created_by``."""
+    username = str(request.user.get_username()) if request.user is not None else ""
+    if isinstance(request.successful_authenticator, DrfTokenAuthentication):
+        username = f"{username} (API token)"
+    return username[:_CREATED_BY_MAX]
