@@ -173,8 +173,9 @@ class SubjectVersionsView(RegistryView):
         if major is None:
             raise errors.SubjectNotFound(
                 f"Subject '{subject}' not found. This registry uses RecordNameStrategy (a subject is an "
-                "Avro record's full name) and does not create subjects: event types and their majors are "
-                "created in the admin or loaded from schemas/; registering adds revisions to an existing major."
+                "Avro record's full name) and does not create subjects: event types are added in schemas/ "
+                "and loaded with load_schemas, new majors start in the admin; registering adds revisions to an "
+                "existing major."
             )
         schema = _avro_schema(request.data)
         try:
