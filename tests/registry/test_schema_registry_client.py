@@ -69,6 +69,7 @@ def test_the_client_lists_every_major_as_a_subject(anonymous):
     majors = EventMajor.objects.filter(revisions__isnull=False).distinct().values_list("full_name", flat=True)
     subjects = anonymous.get_subjects()
     assert sorted(subjects) == sorted(majors)
+    assert len(subjects) == 8  # the shipped catalogue: 7 OpenStax events and the xAPI Statement
     assert NUDGED in subjects
     assert anonymous.get_subjects(subject_prefix="org.openstax.ec.nudged_") == [NUDGED]
 
