@@ -77,12 +77,22 @@ class TopicTail:
             raise TailError(f"topic {self.topic!r} does not exist")
         partitions = []
         for number in sorted(topic.partitions):
-            if from_beginning:
-                offset = OFFSET_BEGINNING
-            else:
-                _, offset = self._consumer.get_watermark_offsets(TopicPartition(self.topic, number), timeout=10)
+            offset = OFFSET_BEGINNING if from_beginning else self._high_watermark(number)
             partitions.append(TopicPartition(self.topic, number, offset))
         return partitions
+
+    def _high_watermark(self, partition: int) -> int:
+        # A partition whose leader is still being elected (a topic just created) answers with an
+        # error such as NOT_LEADER_FOR_PARTITION for a moment.
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                _, high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, partition), timeout=10)
+                return int(high)
+            except KafkaException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     def records(self, *, max_records: int | None = None, idle_timeout: float | None = None) -> Iterator[DecodedRecord]:
         """Decoded records as they arrive; stops after ``max_records`` or ``idle_timeout``

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaException
@@ -59,4 +60,25 @@ def topics_ensure(*, partitions: int, replication: int, timeout: float = 15.0) -
         except KafkaException as exc:
             raise TopicsError(f"could not create topic {topic}: {exc}") from exc
         report.created.append(topic)
+    _leaders_wait(admin=admin, topics=report.created, timeout=timeout)
     return report
+
+
+def _leaders_wait(*, admin: AdminClient, topics: list[str], timeout: float) -> None:
+    """Return once every partition of ``topics`` has a leader: a created topic is not usable
+    (produce, offsets) before that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        metadata = admin.list_topics(timeout=timeout)
+        waiting = [
+            topic
+            for topic in topics
+            if topic not in metadata.topics
+            or not metadata.topics[topic].partitions
+            or any(partition.leader < 0 for partition in metadata.topics[topic].partitions.values())
+        ]
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise TopicsError(f"topics without a leader after {timeout:.0f}s: {', '.join(waiting)}")
+        time.sleep(0.2)
