@@ -9,12 +9,12 @@ only by the actions on their page, and revisions never change.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Max, Prefetch, QuerySet
+from django.db.models import Count, Max, Model, Prefetch, QuerySet
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -148,8 +148,27 @@ class EventMajorInline(admin.TabularInline[EventMajor, EventType]):
         return int(getattr(major, "revision_count", 0))
 
 
+_Model = TypeVar("_Model", bound=Model)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin[_Model]):
+    """Pages to browse; nothing is added, changed or deleted through them."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: _Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: _Model | None = None) -> bool:
+        return False
+
+
 @admin.register(EventType)
-class EventTypeAdmin(admin.ModelAdmin[EventType]):
+class EventTypeAdmin(ReadOnlyAdmin[EventType]):
+    """Read-only: the catalogue folder is the source of types, and `load_schemas` would overwrite
+    edits made here."""
+
     list_display = ["full_name", "topic", "owner", "majors_display"]
     list_filter = [MajorStatusFilter, "topic", "namespace"]
     search_fields = ["namespace", "name", "description", "majors__full_name"]
@@ -162,16 +181,6 @@ class EventTypeAdmin(admin.ModelAdmin[EventType]):
     def get_queryset(self, request: HttpRequest) -> QuerySet[EventType]:
         majors = _majors_annotated().order_by("major")
         return super().get_queryset(request).prefetch_related(Prefetch("majors", queryset=majors))
-
-    # The catalogue folder is the source of types: `load_schemas` would overwrite edits made here.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: EventType | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: EventType | None = None) -> bool:
-        return False
 
     @admin.display(description="event type", ordering="name")
     def full_name(self, event_type: EventType) -> str:
@@ -456,7 +465,10 @@ class EventMajorAdmin(admin.ModelAdmin[EventMajor]):
 
 
 @admin.register(SchemaRevision)
-class SchemaRevisionAdmin(admin.ModelAdmin[SchemaRevision]):
+class SchemaRevisionAdmin(ReadOnlyAdmin[SchemaRevision]):
+    """Read-only: published revisions are immutable; a change is a new revision, added on its
+    major's page."""
+
     list_display = ["__str__", "major", "revision", "schema_id", "created_at", "created_by", "fingerprint_short"]
     list_filter = ["major"]
     search_fields = ["major__full_name"]
@@ -465,16 +477,6 @@ class SchemaRevisionAdmin(admin.ModelAdmin[SchemaRevision]):
 
     class Media:
         css = REGISTRY_CSS
-
-    # Published revisions are immutable: a change is a new revision, added on its major's page.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: SchemaRevision | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: SchemaRevision | None = None) -> bool:
-        return False
 
     @admin.display(description="schema id", ordering="id")
     def schema_id(self, revision: SchemaRevision) -> int:

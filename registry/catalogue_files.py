@@ -42,7 +42,8 @@ def avro_file_text(schema: dict[str, Any]) -> str:
     return json.dumps(schema, indent=2) + "\n"
 
 
-def _read_json(path: Path) -> Any:
+def catalogue_json_read(path: Path) -> Any:
+    """A catalogue file's JSON; ``CatalogueFilesError`` naming the file when it cannot be read."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -67,13 +68,13 @@ def record_full_name(*, root: Path, folder: Path) -> str:
 
 def avro_schema_of_folder(*, root: Path, folder: Path) -> dict[str, Any] | None:
     """The Avro schema generated from a folder's files; None when its avsc is handwritten."""
-    meta = _read_json(folder / "event.json")
+    meta = catalogue_json_read(folder / "event.json")
     if not isinstance(meta, dict) or "avro" not in meta:
         raise CatalogueFilesError(f"{folder / 'event.json'}: needs an `avro` section")
     section = avro_section_parse(meta["avro"])
     if section.handwritten:
         return None
-    json_schema = _read_json(folder / "schema.json")
+    json_schema = catalogue_json_read(folder / "schema.json")
     full_name = record_full_name(root=root, folder=folder)
     declared = {
         "$id": json_schema.get("$id"),

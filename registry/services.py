@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from registry.avro import InvalidAvroSchema, avro_schema_fingerprint, avro_schema_full_name, avro_schema_text
+from registry.catalogue_files import CatalogueFilesError, catalogue_folders, catalogue_json_read
 from registry.models import EventMajor, EventType, RegistryConfig, SchemaRevision
 from registry.selectors import registry_cache_clear, subject_schema_lookup
 
@@ -214,9 +215,8 @@ def registry_compatibility_set(*, level: str) -> RegistryConfig:
 
 # --- The catalogue folder ------------------------------------------------------------------------
 
-
-class CatalogueError(ValueError):
-    pass
+# One error for everything a catalogue folder can get wrong, whether reading or loading it.
+CatalogueError = CatalogueFilesError
 
 
 @dataclass(frozen=True)
@@ -240,18 +240,10 @@ class LoadReport:
     unchanged: list[str] = field(default_factory=list)
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise CatalogueError(f"{path}: {exc}") from exc
-
-
 def catalogue_entries(*, root: Path) -> list[CatalogueEntry]:
     """Every event folder under ``root``, in a stable order."""
     entries = []
-    for schema_path in sorted(root.rglob("schema.json")):
-        folder = schema_path.parent
+    for folder in catalogue_folders(root=root):
         match = _MAJOR_DIR.match(folder.name)
         if match is None:
             raise CatalogueError(f"{folder}: the folder of a schema must be named v<major>")
@@ -265,10 +257,10 @@ def catalogue_entries(*, root: Path) -> list[CatalogueEntry]:
                 namespace=".".join(type_parts[:-1]),
                 name=type_parts[-1],
                 major=int(match["major"]),
-                meta=_read_json(folder / "event.json"),
-                json_schema=_read_json(schema_path),
-                avro_schema=_read_json(folder / "avro.avsc"),
-                example=_read_json(example_path) if example_path.exists() else None,
+                meta=catalogue_json_read(folder / "event.json"),
+                json_schema=catalogue_json_read(folder / "schema.json"),
+                avro_schema=catalogue_json_read(folder / "avro.avsc"),
+                example=catalogue_json_read(example_path) if example_path.exists() else None,
             )
         )
     return entries
@@ -354,7 +346,7 @@ def catalogue_export(*, root: Path) -> list[Path]:
         event_type = major.event_type
         folder = root.joinpath(*event_type.namespace.split("."), event_type.name, f"v{major.major}")
         folder.mkdir(parents=True, exist_ok=True)
-        old_meta = _read_json(folder / "event.json") if (folder / "event.json").exists() else {}
+        old_meta = catalogue_json_read(folder / "event.json") if (folder / "event.json").exists() else {}
         meta = {
             "topic": major.topic_override or event_type.topic,
             "description": event_type.description,

@@ -4,6 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+# EVENTS.md's catalogue: every shipped major and its Kafka topic.
+SHIPPED_TOPICS: dict[str, str] = {
+    "org.openstax.ec.nudged_v1": "nudged",
+    "org.openstax.ec.accessed_studyguide_v1": "accessed_studyguide",
+    "org.openstax.ec.created_highlight_v1": "created_highlight",
+    "org.openstax.ec.created_highlight_v2": "created_highlight_2",
+    "org.openstax.ec.started_session_v1": "started_session",
+    "org.openstax.ec.changed_state_v1": "changed_state",
+    "org.openstax.ec.interacted_element_v1": "interacted_element",
+    "org.adlnet.xapi.Statement": "xapi_statement",
+}
+
 NUDGED_EXAMPLE: dict[str, Any] = {
     "type": "org.openstax.ec.nudged_v1",
     "app": "tutor",

@@ -17,6 +17,7 @@ from django.core.management import CommandError, call_command
 
 from events.enrichment import source_uri_split
 from kafka_bridge.encoding import Encoder, confluent_frame_split
+from tests.factories import SHIPPED_TOPICS
 
 CATALOGUE = Path(settings.BASE_DIR) / "schemas"
 FOLDERS = sorted(path.parent for path in CATALOGUE.rglob("schema.json"))
@@ -145,16 +146,7 @@ def test_the_avsc_parses_with_fastavro_and_with_the_avro_package(folder):
 def test_the_catalogue_holds_the_eight_events_of_events_md_with_their_topics():
     topics = {full_name(avsc(folder)): read(folder / "event.json")["topic"] for folder in FOLDERS}
 
-    assert topics == {
-        "org.openstax.ec.nudged_v1": "nudged",
-        "org.openstax.ec.accessed_studyguide_v1": "accessed_studyguide",
-        "org.openstax.ec.created_highlight_v1": "created_highlight",
-        "org.openstax.ec.created_highlight_v2": "created_highlight_2",
-        "org.openstax.ec.started_session_v1": "started_session",
-        "org.openstax.ec.changed_state_v1": "changed_state",
-        "org.openstax.ec.interacted_element_v1": "interacted_element",
-        "org.adlnet.xapi.Statement": "xapi_statement",
-    }
+    assert topics == SHIPPED_TOPICS
 
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=folder_id)

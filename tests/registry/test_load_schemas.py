@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.management import call_command
 
 from registry.models import EventMajor, SchemaRevision
+from tests.factories import SHIPPED_TOPICS
 
 pytestmark = pytest.mark.django_db
 CATALOGUE = Path(settings.BASE_DIR) / "schemas"
@@ -21,30 +22,18 @@ def load(path: Path) -> str:
     return out.getvalue()
 
 
-SHIPPED = {
-    "org.openstax.ec.nudged_v1": "nudged",
-    "org.openstax.ec.accessed_studyguide_v1": "accessed_studyguide",
-    "org.openstax.ec.created_highlight_v1": "created_highlight",
-    "org.openstax.ec.created_highlight_v2": "created_highlight_2",
-    "org.openstax.ec.started_session_v1": "started_session",
-    "org.openstax.ec.changed_state_v1": "changed_state",
-    "org.openstax.ec.interacted_element_v1": "interacted_element",
-    "org.adlnet.xapi.Statement": "xapi_statement",
-}
-
-
 def test_it_loads_the_whole_catalogue_and_a_second_run_changes_nothing():
     first = load(CATALOGUE)
-    assert f"created: {len(SHIPPED)} (" in first
+    assert f"created: {len(SHIPPED_TOPICS)} (" in first
     majors = EventMajor.objects.select_related("event_type")
     assert {major.full_name: major.topic for major in majors} == {
-        name: f"{settings.KAFKA_TOPIC_PREFIX}{topic}" for name, topic in SHIPPED.items()
+        name: f"{settings.KAFKA_TOPIC_PREFIX}{topic}" for name, topic in SHIPPED_TOPICS.items()
     }
     assert {(major.status, major.compatibility) for major in majors} == {("active", "FULL_TRANSITIVE")}
     assert all(major.example is not None for major in majors)
     assert "created: 0" in load(CATALOGUE)
-    assert f"unchanged: {len(SHIPPED)}" in load(CATALOGUE)
-    assert SchemaRevision.objects.count() == len(SHIPPED)
+    assert f"unchanged: {len(SHIPPED_TOPICS)}" in load(CATALOGUE)
+    assert SchemaRevision.objects.count() == len(SHIPPED_TOPICS)
 
 
 def test_it_turns_a_changed_schema_into_a_new_revision(tmp_path):
