@@ -92,10 +92,7 @@ STORAGES = {
 
 REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "eventcapture.exceptions.exception_handler",
-    "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "events.parsers.PlainTextJSONParser",
-    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # The ingestion endpoints are public; identity comes from the SSO token, not DRF auth.
     "DEFAULT_AUTHENTICATION_CLASSES": [],
@@ -107,6 +104,10 @@ REST_FRAMEWORK = {
 DEVICE_COOKIE_NAME: str = env.str("DEVICE_COOKIE_NAME", default="oxdid")
 SSO_COOKIE_NAME: str = env.str("SSO_COOKIE_NAME", default="oxa")
 MAX_EVENTS_PER_REQUEST: int = env.int("MAX_EVENTS_PER_REQUEST", default=500)
+# Bytes of one request body, counted after decompression; more is a 413.
+MAX_REQUEST_BYTES: int = env.int("MAX_REQUEST_BYTES", default=1024 * 1024)
+# How deeply a JSON body may nest objects and arrays; deeper is a 400.
+MAX_JSON_DEPTH: int = env.int("MAX_JSON_DEPTH", default=32)
 # How long a compiled snapshot of the registry is trusted before it is re-read from the database.
 REGISTRY_CACHE_SECONDS: float = env.float("REGISTRY_CACHE_SECONDS", default=5.0)
 
@@ -126,6 +127,8 @@ SCHEMA_REGISTRY_PUBLIC_URL: str = env.str("SCHEMA_REGISTRY_PUBLIC_URL", default=
 
 for _name, _value in (
     ("MAX_EVENTS_PER_REQUEST", MAX_EVENTS_PER_REQUEST),
+    ("MAX_REQUEST_BYTES", MAX_REQUEST_BYTES),
+    ("MAX_JSON_DEPTH", MAX_JSON_DEPTH),
     ("KAFKA_TOPIC_PARTITIONS", KAFKA_TOPIC_PARTITIONS),
     ("KAFKA_TOPIC_REPLICATION", KAFKA_TOPIC_REPLICATION),
 ):

@@ -47,17 +47,25 @@ def batch_parse(body: Any) -> list[dict[str, Any]]:
     return payloads
 
 
-def _schema_errors(*, index: int, version: EventVersion, data: dict[str, Any]) -> list[ErrorDetail]:
+def _too_many(count: int) -> EventsInvalid:
+    limit = settings.MAX_EVENTS_PER_REQUEST
+    message = f"a request may hold at most {limit} events, got {count}"
+    return EventsInvalid(details=[ErrorDetail("too_many_events", message, None, "events")])
+
+
+def _schema_errors(*, index: int, version: EventVersion, data: Any, root: str = "data") -> list[ErrorDetail]:
     details = []
     for error in version.validator.iter_errors(data):
         kind = type(error.kind).__name__
-        location = ["data", *(str(part) for part in error.instance_path)]
+        location = [root, *(str(part) for part in error.instance_path)]
         if kind == "Required":
             location.append(str(error.kind.property))
             code, message = "required", f"{error.kind.property} is required"
         else:
-            code = {"Type": "invalid_type", "Format": "invalid_format"}.get(kind, "invalid_value")
-            message = f"{'.'.join(location[1:]) or 'data'}: {error.message}"
+            code = {"Type": "invalid_type", "Format": "invalid_format", "AdditionalProperties": "unknown_field"}.get(
+                kind, "invalid_value"
+            )
+            message = f"{'.'.join(location[1:]) or root}: {error.message}"
         details.append(ErrorDetail(code, message, index, ".".join(location)))
     return details
 
@@ -113,16 +121,7 @@ def batch_prepare(*, events: Sequence[dict[str, Any]], identity: Identity, recei
     """Validate every event and build its Kafka record; ``EventsInvalid`` lists every problem of
     every event when any is invalid. Mints the event ids."""
     if len(events) > settings.MAX_EVENTS_PER_REQUEST:
-        raise EventsInvalid(
-            details=[
-                ErrorDetail(
-                    "too_many_events",
-                    f"a request may hold at most {settings.MAX_EVENTS_PER_REQUEST} events, got {len(events)}",
-                    None,
-                    "events",
-                )
-            ]
-        )
+        raise _too_many(len(events))
     problems: list[ErrorDetail] = []
     warnings: list[str] = []
     accepted: list[tuple[EventVersion, dict[str, Any]]] = []
@@ -155,9 +154,57 @@ def batch_prepare(*, events: Sequence[dict[str, Any]], identity: Identity, recei
     return PreparedBatch(events=queued, warnings=warnings)
 
 
-def events_accept(*, events: Sequence[dict[str, Any]], identity: Identity, received_at: datetime) -> AcceptedBatch:
-    """Validate every event, then queue all of them as one task, or none (all-or-nothing)."""
-    batch = batch_prepare(events=events, identity=identity, received_at=received_at)
+def _batch_enqueue(batch: PreparedBatch) -> AcceptedBatch:
     if batch.events:
         batch_enqueue(events=batch.events)
     return AcceptedBatch(ids=[event.event_id for event in batch.events], warnings=batch.warnings)
+
+
+def events_accept(*, events: Sequence[dict[str, Any]], identity: Identity, received_at: datetime) -> AcceptedBatch:
+    """Validate every event, then queue all of them as one task, or none (all-or-nothing)."""
+    return _batch_enqueue(batch_prepare(events=events, identity=identity, received_at=received_at))
+
+
+XAPI_STATEMENT = "org.adlnet.xapi.Statement"
+
+
+def statements_parse(body: Any) -> list[Any]:
+    """The statements of an xAPI body: one Statement object, or an array of them."""
+    if isinstance(body, dict):
+        return [body]
+    if isinstance(body, list):
+        return body
+    raise MalformedRequest("The request body must be an xAPI Statement object or an array of them")
+
+
+def statements_prepare(*, statements: Sequence[Any]) -> PreparedBatch:
+    """Validate every statement against the registry's xAPI schema; ``EventsInvalid`` lists every
+    problem when any is invalid. Statements are stored as sent: no server fields are added, and
+    each keeps its ``objectType``, so a Group stays a Group in Avro."""
+    if len(statements) > settings.MAX_EVENTS_PER_REQUEST:
+        raise _too_many(len(statements))
+    version = event_version_get(full_name=XAPI_STATEMENT)
+    if version is None:
+        raise EventsInvalid(
+            details=[ErrorDetail("unknown_event_type", f"{XAPI_STATEMENT} is not an active event type", None, None)]
+        )
+    problems: list[ErrorDetail] = []
+    for index, statement in enumerate(statements):
+        problems.extend(_schema_errors(index=index, version=version, data=statement, root="statement"))
+    if problems:
+        raise EventsInvalid(details=problems)
+    queued = [
+        QueuedEvent(
+            event_id=str(uuid.uuid4()),
+            schema_id=version.schema_id,
+            key=statement["id"],
+            record={name: statement.get(name) for name in version.record_fields},
+        )
+        for statement in statements
+    ]
+    return PreparedBatch(events=queued, warnings=[])
+
+
+def statements_accept(*, statements: Sequence[Any]) -> AcceptedBatch:
+    """Validate every statement, then queue all of them as one task, or none."""
+    return _batch_enqueue(statements_prepare(statements=statements))

@@ -6,4 +6,5 @@ from events import views
 
 urlpatterns = [
     path("events", views.EventsView.as_view(), name="events"),
+    path("xapi/statements", views.XapiStatementsView.as_view(), name="xapi-statements"),
 ]

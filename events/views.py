@@ -9,11 +9,19 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from events.identity import identity_from_request
-from events.services import batch_parse, events_accept
+from events.parsers import LimitedJSONParser, LimitedTextJSONParser
+from events.services import AcceptedBatch, batch_parse, events_accept, statements_accept, statements_parse
+
+
+def _accepted(batch: AcceptedBatch) -> Response:
+    body = {"accepted": len(batch.ids), "ids": batch.ids, "warnings": batch.warnings}
+    return Response(body, status=status.HTTP_202_ACCEPTED)
 
 
 class EventsView(APIView):
     """``POST /api/v0/events``: a batch of events, accepted whole (202) or not at all."""
+
+    parser_classes = [LimitedJSONParser, LimitedTextJSONParser]
 
     def post(self, request: Request) -> Response:
         # One receive time per request, taken before the body is read: every event shares it.
@@ -23,10 +31,16 @@ class EventsView(APIView):
             identity=identity_from_request(request._request),
             received_at=received_at,
         )
-        return Response(
-            {"accepted": len(batch.ids), "ids": batch.ids, "warnings": batch.warnings},
-            status=status.HTTP_202_ACCEPTED,
-        )
+        return _accepted(batch)
+
+
+class XapiStatementsView(APIView):
+    """``POST /api/v0/xapi/statements``: one xAPI Statement or an array, all or nothing."""
+
+    parser_classes = [LimitedJSONParser, LimitedTextJSONParser]
+
+    def post(self, request: Request) -> Response:
+        return _accepted(statements_accept(statements=statements_parse(request.data)))
 
 
 def ping(request: HttpRequest) -> HttpResponse:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from rest_framework.test import APIClient
 
 from tests.factories import batch, nudged
@@ -104,3 +107,72 @@ def test_it_answers_a_get_with_405_in_the_error_shape():
     response = APIClient().get(URL)
     assert response.status_code == 405
     assert response.json()["errors"][0]["code"] == "method_not_allowed"
+
+
+def test_it_rejects_a_body_over_the_limit_with_413():
+    body = json.dumps(batch(nudged(app="x" * (2 * 1024 * 1024))))
+    response = post(body)
+    assert response.status_code == 413
+    assert response.json()["errors"][0]["code"] == "payload_too_large"
+
+
+def test_it_rejects_a_small_gzip_bomb_with_413():
+    bomb = gzip.compress(b" " * (20 * 1024 * 1024))
+    assert len(bomb) < 64 * 1024
+    response = APIClient().post(URL, data=bomb, content_type="application/json", HTTP_CONTENT_ENCODING="gzip")
+    assert response.status_code == 413
+    assert response.json()["errors"][0]["code"] == "payload_too_large"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "encoding"),
+    [("application/xml", ""), ("application/x-www-form-urlencoded", ""), ("text/html", ""), ("application/json", "br")],
+)
+def test_it_rejects_other_media_types_and_encodings_with_415(content_type, encoding):
+    response = APIClient().post(
+        URL, data=json.dumps(batch(nudged())), content_type=content_type, HTTP_CONTENT_ENCODING=encoding
+    )
+    assert response.status_code == 415
+    assert response.json()["errors"][0]["code"] == "unsupported_media_type"
+
+
+def test_it_rejects_json_nested_too_deeply_with_400():
+    response = post('{"events": [{"data": ' + "[" * 100 + "]" * 100 + "}]}")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["code"] == "malformed_request"
+
+
+@pytest.mark.parametrize(
+    ("data", "path", "code"),
+    [
+        (
+            {
+                "type": "org.openstax.ec.created_highlight_v1",
+                "source_metadata": {"book": 3},
+            },
+            "data.source_metadata.book",
+            "invalid_type",
+        ),
+        (
+            {"type": "org.openstax.ec.nudged_v1", "session_uuid": "ed3cdd93-6688-4fcb-b5b3"},
+            "data.session_uuid",
+            "invalid_format",
+        ),
+        ({"type": "org.openstax.ec.nudged_v1", "session_order": 2147483648}, "data.session_order", "invalid_value"),
+        ({"type": "org.openstax.ec.nudged_v1", "session_order": 1.5}, "data.session_order", "invalid_type"),
+        ({"type": "org.openstax.ec.nudged_v1", "source_uri": "books/physics"}, "data.source_uri", "invalid_format"),
+        ({"type": "org.openstax.ec.nudged_v1", "session_order": True}, "data.session_order", "invalid_type"),
+        ({"type": 42}, "data.type", "unknown_event_type"),
+    ],
+)
+def test_it_reports_the_exact_path_and_code_of_a_bad_value(data, path, code):
+    example = example_of(data["type"]) if isinstance(data["type"], str) else nudged()
+    response = post(batch({**example, **data}))
+    assert response.status_code == 422
+    assert (path, code) in [(e["path"], e["code"]) for e in response.json()["errors"]]
+
+
+def example_of(full_name):
+    name, _, major = full_name.rpartition(".")[2].rpartition("_v")
+    path = Path(settings.BASE_DIR) / f"schemas/org/openstax/ec/{name}/v{major}/example.json"
+    return json.loads(path.read_text())
