@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install run test test-postgres test-unit services services-down services-status lint format bench clean
+.PHONY: help install run test test-postgres test-unit services services-down services-status lint format bench clean openapi
 
 help:
 	@echo "make run              the service with Kafka, Redis, worker and web on 127.0.0.1:8000"
@@ -12,6 +12,7 @@ help:
 	@echo "make test-postgres    the whole suite against PostgreSQL (also starts a local PostgreSQL)"
 	@echo "make services         start Kafka and Redis only;  make services-down  stops them"
 	@echo "make lint             ruff, mypy and the migrations check"
+	@echo "make openapi          regenerate openapi.json (the API document of the shipped catalogue)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +50,9 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 	SECRET_KEY=lint $(BIN)/python manage.py makemigrations --check --dry-run
+
+openapi: $(VENV)/.installed
+	scripts/openapi
 
 format: $(VENV)/.installed
 	$(BIN)/ruff format .

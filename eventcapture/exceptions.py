@@ -6,6 +6,7 @@ API.md: ``{"status_code", "messages", "errors": [{"index", "path", "code", "mess
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -132,7 +133,8 @@ def _from_drf(exc: drf_exceptions.APIException) -> ApiError:
         error.details = [ErrorDetail(error.code, error.message)]
     wait = getattr(exc, "wait", None)
     if wait is not None:
-        error.headers["Retry-After"] = str(int(wait) + 1)
+        # Throttled.wait is already rounded up to whole seconds, as its message says them.
+        error.headers["Retry-After"] = str(math.ceil(wait))
     return error
 
 

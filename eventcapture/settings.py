@@ -5,10 +5,13 @@ Invalid values raise ``ImproperlyConfigured`` at start-up; secrets have no produ
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import django_stubs_ext
 import environ
+from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 # Lets generic classes such as ModelAdmin[Model] be subscripted at run time, as the type stubs are.
@@ -40,12 +43,17 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "corsheaders",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "registry",
     "events",
     "kafka_bridge",
 ]
 
 MIDDLEWARE = [
+    # First: it answers CORS preflights itself and must add its headers to every other response.
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's static files from gunicorn, so `make run` needs no web server in front.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -98,11 +106,23 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Only under /api/ (events/throttling.py); the schema-registry API is not rate limited.
+    "DEFAULT_THROTTLE_CLASSES": ["events.throttling.ClientIpRateThrottle", "events.throttling.UserRateThrottle"],
 }
 
 # --- Event capture -------------------------------------------------------------------------------
 DEVICE_COOKIE_NAME: str = env.str("DEVICE_COOKIE_NAME", default="oxdid")
 SSO_COOKIE_NAME: str = env.str("SSO_COOKIE_NAME", default="oxa")
+# The SSO token's keys (events/sso.py), checked at start-up (events.E001, events.E002). Empty: SSO
+# is off and everyone is anonymous. The key is read raw: django-environ would take a random key
+# starting with `$` for a reference to another variable. The PEM may be one line with \n escapes.
+SSO_ENCRYPTION_KEY: str = env.ENVIRON.get("SSO_ENCRYPTION_KEY", "")
+SSO_SIGNATURE_PUBLIC_KEY: str = env.str("SSO_SIGNATURE_PUBLIC_KEY", default="", multiline=True)
+# Lets load tests name their user in a `LoadTest-Client-UUID` header. Never on in production.
+LOADTESTING_ACTIVE: bool = env.bool("LOADTESTING_ACTIVE", default=False)
+# Addresses or CIDRs of proxies whose X-Forwarded-For is believed (events.E003 checks them).
+TRUSTED_PROXIES: list[str] = env.list("TRUSTED_PROXIES", default=[])
 MAX_EVENTS_PER_REQUEST: int = env.int("MAX_EVENTS_PER_REQUEST", default=500)
 # Bytes of one request body, counted after decompression; more is a 413.
 MAX_REQUEST_BYTES: int = env.int("MAX_REQUEST_BYTES", default=1024 * 1024)
@@ -155,6 +175,101 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_PUBLISH_RETRY = False
+
+# --- The HTTP edge: CORS, rate limits, API documentation, info and readiness ---------------------
+
+
+def _regex_list(name: str, default: list[str]) -> list[str]:
+    """A list of regular expressions: a JSON array, or comma-separated (then without commas)."""
+    raw = env.str(name, default="").strip()
+    if not raw:
+        return default
+    try:
+        patterns = json.loads(raw) if raw.startswith("[") else [part.strip() for part in raw.split(",")]
+    except json.JSONDecodeError as exc:
+        raise ImproperlyConfigured(f"{name} is not a JSON array: {exc}") from exc
+    if not all(isinstance(pattern, str) and pattern for pattern in patterns):
+        raise ImproperlyConfigured(f"{name} must hold non-empty regular expressions.")
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ImproperlyConfigured(f"{name}: {pattern!r} is not a regular expression: {exc}") from exc
+    return list(patterns)
+
+
+# Browsers may call /api/ from these origins, with cookies (the SSO and device cookies).
+CORS_ALLOWED_ORIGIN_REGEXES: list[str] = _regex_list(
+    "CORS_ALLOWED_ORIGIN_REGEXES",
+    default=[
+        r"^https://openstax\.org$",
+        r"^https://([a-z0-9-]+\.)*openstax\.org$",
+        r"^https://rex-web[a-z0-9-]*\.herokuapp\.com$",
+        r"^https?://localhost(:\d+)?$",
+    ],
+)
+CORS_ALLOW_CREDENTIALS = True
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_METHODS = ("GET", "OPTIONS", "POST")
+# Authorization and Content-Type are among the defaults; gzip-encoded bodies name their encoding.
+CORS_ALLOW_HEADERS = (*default_headers, "content-encoding")
+
+_RATE = re.compile(r"^[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)$")
+RATE_LIMIT_ENABLED: bool = env.bool("RATE_LIMIT_ENABLED", default=True)
+RATE_LIMIT_PER_IP: str = env.str("RATE_LIMIT_PER_IP", default="600/min")
+RATE_LIMIT_PER_USER: str = env.str("RATE_LIMIT_PER_USER", default="600/min")
+for _name, _rate in (("RATE_LIMIT_PER_IP", RATE_LIMIT_PER_IP), ("RATE_LIMIT_PER_USER", RATE_LIMIT_PER_USER)):
+    if not _RATE.match(_rate):
+        raise ImproperlyConfigured(f"{_name} must look like 600/min (per s, min, hour or day), got {_rate!r}.")
+# The rate-limit counters, shared by every web process. Short socket timeouts: the limits fail
+# open (events/throttling.py), so an unreachable Redis must cost little.
+RATELIMIT_CACHE_URL: str = env.str("RATELIMIT_CACHE_URL", default="redis://127.0.0.1:6379/1")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "ratelimit": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": RATELIMIT_CACHE_URL,
+        "KEY_PREFIX": "ratelimit",
+        "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
+    },
+}
+
+# GET /api/v0/info
+ACCOUNTS_ENV_NAME: str = env.str("ACCOUNTS_ENV_NAME", default="local")
+# The deployed commit; empty: `git rev-parse HEAD` in the project folder, else "unknown".
+GIT_SHA: str = env.str("GIT_SHA", default="")
+# SSO user UUIDs that see the admin part of /api/v0/info (as do staff sessions).
+ADMIN_UUIDS: list[str] = [value.strip().lower() for value in env.list("ADMIN_UUIDS", default=[]) if value.strip()]
+for _uuid in ADMIN_UUIDS:
+    if not re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", _uuid):
+        raise ImproperlyConfigured(f"ADMIN_UUIDS: {_uuid!r} is not a UUID.")
+# Seconds /ready and /api/v0/info wait for each of the database, Redis and Kafka.
+HEALTH_CHECK_TIMEOUT: float = env.float("HEALTH_CHECK_TIMEOUT", default=2.0)
+if HEALTH_CHECK_TIMEOUT <= 0:
+    raise ImproperlyConfigured(f"HEALTH_CHECK_TIMEOUT must be a positive number, got {HEALTH_CHECK_TIMEOUT}.")
+
+# The OpenAPI document (/api/v0/swagger) and its interactive docs (/api/v0/docs); eventcapture/openapi.py.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Event capture API",
+    "DESCRIPTION": (
+        "Analytics events over HTTP, validated against the event registry and delivered to Kafka. "
+        "The payload schemas are those of the registry's active event versions at the time of the request."
+    ),
+    # 3.1: its schemas are JSON Schema 2020-12, the registry's dialect (const, if/then, $ref siblings).
+    "OAS_VERSION": "3.1.0",
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
+    # The document does not describe itself or the docs page.
+    "SERVE_INCLUDE_SCHEMA": False,
+    "PREPROCESSING_HOOKS": ["eventcapture.openapi.endpoints_public_api"],
+    "POSTPROCESSING_HOOKS": ["eventcapture.openapi.document_complete"],
+    # Swagger UI from drf-spectacular-sidecar's static files: no CDN, works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # The document reads the registry from the database, which `check --deploy` may not reach;
+    # tests/test_openapi.py generates and checks it instead.
+    "ENABLE_DJANGO_DEPLOY_CHECK": False,
+}
 
 LOGGING = {
     "version": 1,

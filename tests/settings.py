@@ -9,6 +9,11 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
 # A Redis database of its own, so tests never consume tasks queued by `make run`.
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("REGISTRY_CACHE_SECONDS", "0")
+# Rate-limit counters in a Redis database of their own; limits the suite never reaches (the
+# rate-limit tests set their own low ones).
+os.environ.setdefault("RATELIMIT_CACHE_URL", "redis://127.0.0.1:6379/14")
+os.environ.setdefault("RATE_LIMIT_PER_IP", "100000/min")
+os.environ.setdefault("RATE_LIMIT_PER_USER", "100000/min")
 # Topics of this run's own on the shared development broker: `make run`'s topics never see test
 # records, and no run reads another's records (whose schema ids its fresh database lacks). The
 # `kafka_topics` fixture deletes them at the end.

@@ -1,0 +1,199 @@
+"""/api/v0/info, /ping and /ready: what is deployed, and whether its dependencies answer."""
+
+from __future__ import annotations
+
+import subprocess
+import tomllib
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
+from django.db import OperationalError, connections
+from rest_framework.test import APIClient
+
+from eventcapture.health import git_sha
+from tests.factories import SHIPPED_TOPICS
+from tests.ports import closed_port
+from tests.sso_tokens import sso_keys, sso_settings, sso_token
+
+INFO = "/api/v0/info"
+PUBLIC_KEYS = {"env_name", "accounts_env_name", "git_sha", "version", "overall_took_ms"}
+
+
+def project_version():
+    with (Path(django_settings.BASE_DIR) / "pyproject.toml").open("rb") as file:
+        return tomllib.load(file)["project"]["version"]
+
+
+@pytest.fixture
+def fresh_git_sha():
+    git_sha.cache_clear()
+    yield
+    git_sha.cache_clear()
+
+
+@pytest.fixture
+def staff_client(db):
+    user = get_user_model().objects.create_user("ops", password="unused-password", is_staff=True)
+    client = APIClient()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def kafka_down(settings):
+    settings.KAFKA_BOOTSTRAP_SERVERS = f"127.0.0.1:{closed_port()}"
+    settings.HEALTH_CHECK_TIMEOUT = 1.0
+
+
+# --- /api/v0/info ---------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("fresh_git_sha")
+def test_info_tells_anyone_the_environment_version_and_commit_only(settings):
+    settings.ENV_NAME, settings.ACCOUNTS_ENV_NAME, settings.GIT_SHA = "staging", "production", "abc123"
+    response = APIClient().get(INFO)
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == PUBLIC_KEYS
+    assert {key: body[key] for key in PUBLIC_KEYS - {"overall_took_ms"}} == {
+        "env_name": "staging",
+        "accounts_env_name": "production",
+        "git_sha": "abc123",
+        "version": project_version(),
+    }
+    assert isinstance(body["overall_took_ms"], int)
+    assert body["overall_took_ms"] >= 0
+    assert response["Cache-Control"] == "max-age=0, no-cache, no-store, must-revalidate, private"
+
+
+@pytest.mark.usefixtures("fresh_git_sha")
+def test_without_git_sha_info_reports_the_checkouts_head(settings):
+    settings.GIT_SHA = ""
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=settings.BASE_DIR, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert APIClient().get(INFO).json()["git_sha"] == head
+
+
+@pytest.mark.django_db
+def test_a_signed_in_user_who_is_not_an_admin_gets_no_data(settings):
+    keys = sso_keys()
+    for name, value in sso_settings(keys).items():
+        setattr(settings, name, value)
+    settings.ADMIN_UUIDS = [str(uuid.uuid4())]
+    token = sso_token(user_uuid=str(uuid.uuid4()), keys=keys)
+    body = APIClient().get(INFO, headers={"Authorization": f"Bearer {token}"}).json()
+    assert set(body) == PUBLIC_KEYS
+    user = get_user_model().objects.create_user("analyst", password="unused-password", is_staff=False)
+    client = APIClient()
+    client.force_login(user)
+    assert set(client.get(INFO).json()) == PUBLIC_KEYS
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("kafka_topics")
+def test_info_shows_a_staff_session_the_kafka_topics_and_the_registry_subjects(staff_client):
+    response = staff_client.get(INFO)
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == PUBLIC_KEYS | {"data"}
+    assert set(body["data"]) == {"kafka_topics", "schema_registry_subjects"}
+    ours = {f"{django_settings.KAFKA_TOPIC_PREFIX}{topic}" for topic in SHIPPED_TOPICS.values()}
+    assert ours <= set(body["data"]["kafka_topics"])
+    assert body["data"]["kafka_topics"] == sorted(body["data"]["kafka_topics"])
+    assert body["data"]["schema_registry_subjects"] == sorted(SHIPPED_TOPICS)
+
+
+@pytest.mark.usefixtures("catalogue", "kafka_down")
+def test_info_shows_an_admin_uuid_kafka_errors_with_200_when_kafka_is_down(settings):
+    keys = sso_keys()
+    for name, value in sso_settings(keys).items():
+        setattr(settings, name, value)
+    admin = str(uuid.uuid4())
+    settings.ADMIN_UUIDS = [admin]
+    token = sso_token(user_uuid=admin, keys=keys)
+    response = APIClient().get(INFO, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+    errors = response.json()["data"]["errors"]
+    assert len(errors) == 1
+    assert errors[0].startswith("Kafka: KafkaException: ")
+    assert set(response.json()["data"]) == {"errors"}
+
+
+@pytest.mark.usefixtures("catalogue", "kafka_down")
+def test_info_shows_a_staff_session_kafka_errors_with_200_when_kafka_is_down(staff_client):
+    response = staff_client.get(INFO)
+    assert response.status_code == 200
+    assert list(response.json()["data"]) == ["errors"]
+
+
+# --- /ping and /ready -----------------------------------------------------------------------------
+
+
+def test_ping_answers_pong():
+    response = APIClient().get("/ping")
+    assert response.status_code == 200
+    assert response.content == b"pong"
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
+def test_ready_answers_200_when_the_database_the_queue_and_kafka_answer():
+    response = APIClient().get("/ready")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ready",
+        "checks": {"database": {"ok": True}, "queue": {"ok": True}, "kafka": {"ok": True}},
+    }
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
+@pytest.mark.usefixtures("kafka_down")
+def test_ready_answers_503_naming_kafka_when_kafka_is_down():
+    response = APIClient().get("/ready")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["failed"] == ["kafka"]
+    assert body["checks"]["database"] == body["checks"]["queue"] == {"ok": True}
+    assert body["checks"]["kafka"]["ok"] is False
+    assert body["checks"]["kafka"]["error"].startswith("KafkaException: ")
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
+def test_ready_answers_503_naming_the_queue_when_redis_is_down(settings):
+    port = closed_port()
+    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{port}/15"
+    response = APIClient().get("/ready")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["failed"] == ["queue"]
+    assert body["checks"]["queue"]["ok"] is False
+    assert body["checks"]["queue"]["error"].startswith("ConnectionError: ")
+    assert f"127.0.0.1:{port}" in body["checks"]["queue"]["error"]
+    assert body["checks"]["database"] == body["checks"]["kafka"] == {"ok": True}
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("kafka_down")
+def test_ready_names_every_part_that_failed(settings, monkeypatch):
+    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{closed_port()}/15"
+
+    def refuse(*args, **kwargs):
+        raise OperationalError("could not connect to server")
+
+    monkeypatch.setattr(connections["default"], "cursor", refuse)
+    response = APIClient().get("/ready")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["failed"] == ["database", "queue", "kafka"]
+    assert body["checks"]["database"] == {"ok": False, "error": "OperationalError: could not connect to server"}
+
+
+def test_ready_refuses_a_post_with_405():
+    assert APIClient().post("/ready").status_code == 405

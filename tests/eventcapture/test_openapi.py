@@ -1,0 +1,180 @@
+"""The OpenAPI document at /api/v0/swagger, the committed openapi.json, and the docs page."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings as django_settings
+from drf_spectacular.validation import validate_schema
+from rest_framework.test import APIClient
+
+from eventcapture.openapi import json_schema_components
+from registry.selectors import major_get
+from registry.services import major_status_set
+from tests.factories import SHIPPED_TOPICS
+
+SWAGGER = "/api/v0/swagger"
+XAPI = "org.adlnet.xapi.Statement"
+EVENTS = sorted(name for name in SHIPPED_TOPICS if name != XAPI)
+ERROR_STATUSES = {"400", "413", "415", "422", "429", "503"}
+
+
+def component(full_name: str) -> str:
+    return full_name.replace(".", "_")
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def document() -> dict[str, Any]:
+    response = APIClient().get(SWAGGER)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    parsed: dict[str, Any] = json.loads(response.content)
+    return parsed
+
+
+@pytest.mark.usefixtures("catalogue")
+class TestTheDocument:
+    def test_it_is_valid_openapi_3_1(self):
+        doc = document()
+        assert doc["openapi"] == "3.1.0"
+        validate_schema(doc)
+
+    def test_it_documents_the_api_and_nothing_else(self):
+        assert set(document()["paths"]) == {"/api/v0/events", "/api/v0/xapi/statements", "/api/v0/info"}
+
+    def test_every_active_version_is_a_component_and_events_choose_theirs_by_type(self):
+        schemas = document()["components"]["schemas"]
+        assert {component(name) for name in SHIPPED_TOPICS} <= set(schemas)
+        assert schemas["EventData"]["oneOf"] == [ref(component(name)) for name in EVENTS]
+        assert schemas["EventData"]["discriminator"] == {
+            "propertyName": "type",
+            "mapping": {name: f"#/components/schemas/{component(name)}" for name in EVENTS},
+        }
+        nudged = schemas["org_openstax_ec_nudged_v1"]
+        assert nudged["properties"]["type"] == {"const": "org.openstax.ec.nudged_v1"}
+        assert nudged["properties"]["session_uuid"]["format"] == "uuid"
+        assert "$schema" not in nudged
+        assert "$id" not in nudged
+
+    def test_the_events_body_is_a_list_of_data_objects(self):
+        doc = document()
+        operation = doc["paths"]["/api/v0/events"]["post"]
+        assert operation["requestBody"]["content"]["application/json"]["schema"] == ref("EventBatch")
+        schemas = doc["components"]["schemas"]
+        assert schemas["EventBatch"]["properties"]["events"] == {"type": "array", "items": ref("Event")}
+        assert schemas["Event"]["properties"]["data"] == ref("EventData")
+
+    def test_the_xapi_body_is_a_statement_or_an_array_of_them_with_its_defs_as_components(self):
+        doc = document()
+        operation = doc["paths"]["/api/v0/xapi/statements"]["post"]
+        assert operation["requestBody"]["content"]["application/json"]["schema"] == ref("StatementBody")
+        schemas = doc["components"]["schemas"]
+        statement = ref("org_adlnet_xapi_Statement")
+        assert schemas["StatementBody"]["oneOf"] == [statement, {"type": "array", "items": statement}]
+        assert schemas["org_adlnet_xapi_Statement"]["properties"]["actor"]["$ref"] == (
+            "#/components/schemas/org_adlnet_xapi_Statement_Actor"
+        )
+        assert "$defs" not in schemas["org_adlnet_xapi_Statement"]
+        # Every reference in the document leads to a component.
+        targets = re.findall(r'"\$ref": "#/components/schemas/([^"/]+)"', json.dumps(doc))
+        assert set(targets) <= set(schemas)
+
+    @pytest.mark.parametrize("path", ["/api/v0/events", "/api/v0/xapi/statements"])
+    def test_the_ingestion_endpoints_answer_202_or_an_error_in_the_error_shape(self, path):
+        doc = document()
+        responses = doc["paths"][path]["post"]["responses"]
+        assert set(responses) == {"202"} | ERROR_STATUSES
+        assert responses["202"]["content"]["application/json"]["schema"] == ref("AcceptedBatch")
+        for status in ERROR_STATUSES:
+            assert responses[status]["content"]["application/json"]["schema"] == ref("Error"), status
+        for status in ("429", "503"):
+            assert responses[status]["headers"]["Retry-After"]["required"] is True
+        schemas = doc["components"]["schemas"]
+        assert schemas["AcceptedBatch"]["required"] == ["accepted", "ids", "warnings"]
+        assert schemas["Error"]["required"] == ["status_code", "messages", "errors"]
+        assert schemas["Error"]["properties"]["errors"] == {"type": "array", "items": ref("ErrorDetail")}
+        assert schemas["ErrorDetail"]["required"] == ["index", "path", "code", "message"]
+
+    def test_info_is_documented_with_its_admin_data(self):
+        doc = document()
+        responses = doc["paths"]["/api/v0/info"]["get"]["responses"]
+        assert responses["200"]["content"]["application/json"]["schema"] == ref("Info")
+        assert responses["429"]["content"]["application/json"]["schema"] == ref("Error")
+        info = doc["components"]["schemas"]["Info"]
+        assert info["required"] == ["env_name", "accounts_env_name", "git_sha", "version", "overall_took_ms"]
+        assert info["properties"]["data"]["oneOf"] == [ref("InfoAdminData"), ref("InfoErrors")]
+
+    def test_it_follows_the_registry_at_request_time(self):
+        assert "org_openstax_ec_nudged_v1" in document()["components"]["schemas"]
+        nudged = major_get(full_name="org.openstax.ec.nudged_v1")
+        assert nudged is not None
+        major_status_set(major=nudged, status="deprecated")
+        schemas = document()["components"]["schemas"]
+        assert "org_openstax_ec_nudged_v1" not in schemas
+        assert ref("org_openstax_ec_nudged_v1") not in schemas["EventData"]["oneOf"]
+        assert len(schemas["EventData"]["oneOf"]) == len(EVENTS) - 1
+
+    def test_the_committed_openapi_json_is_current(self):
+        committed = json.loads((Path(django_settings.BASE_DIR) / "openapi.json").read_text())
+        assert committed == document(), "openapi.json is stale: run `make openapi` and commit it"
+
+
+def test_a_json_schema_becomes_components_with_its_defs_and_local_refs_rewritten():
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "org.example.thing_v1",
+        "type": "object",
+        "properties": {
+            "type": {"const": {"$id": "kept: a value, not a schema"}},
+            "$id": {"type": "string"},
+            "owner": {"$ref": "#/$defs/Person", "description": "who"},
+            "parent": {"$ref": "#"},
+            "tags": {"type": "array", "items": {"$ref": "#/$defs/Tag"}},
+        },
+        "$defs": {
+            "Person": {"type": "object", "properties": {"friend": {"$ref": "#/$defs/Person"}}},
+            "Tag": {"enum": ["a", "b"]},
+        },
+    }
+    assert json_schema_components(schema, name="org_example_thing_v1") == {
+        "org_example_thing_v1": {
+            "type": "object",
+            "properties": {
+                "type": {"const": {"$id": "kept: a value, not a schema"}},
+                "$id": {"type": "string"},
+                "owner": {"$ref": "#/components/schemas/org_example_thing_v1_Person", "description": "who"},
+                "parent": {"$ref": "#/components/schemas/org_example_thing_v1"},
+                "tags": {"type": "array", "items": {"$ref": "#/components/schemas/org_example_thing_v1_Tag"}},
+            },
+        },
+        "org_example_thing_v1_Person": {
+            "type": "object",
+            "properties": {"friend": {"$ref": "#/components/schemas/org_example_thing_v1_Person"}},
+        },
+        "org_example_thing_v1_Tag": {"enum": ["a", "b"]},
+    }
+
+
+def test_the_docs_page_uses_only_local_assets():
+    response = APIClient().get("/api/v0/docs")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    html = response.content.decode()
+    assert re.search(r"https?://", html) is None
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert sorted(assets) == [
+        "/static/drf_spectacular_sidecar/swagger-ui-dist/favicon-32x32.png",
+        "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js",
+        "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-standalone-preset.js",
+        "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui.css",
+    ]
+    assert '"/api/v0/swagger"' in html
+    for asset in assets:
+        assert APIClient().get(asset).status_code == 200, asset
