@@ -9,8 +9,6 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from kombu.exceptions import KombuError
-from redis.exceptions import RedisError
 
 from eventcapture.exceptions import QueueUnavailable
 from kafka_bridge.encoding import Encoder, EncodingError
@@ -63,7 +61,9 @@ def batch_enqueue(*, events: Sequence[QueuedEvent]) -> None:
 
     try:
         deliver_batch.apply_async(args=([asdict(event) for event in events],))
-    except (KombuError, RedisError, OSError) as exc:
+    except Exception as exc:
+        # Whatever stopped the publish (connection, timeout, a closed pool), the batch is not in
+        # the queue: the client must hear 503 and retry, never 202 and never 500.
         logger.warning("could not queue a batch of %d events: %s", len(events), type(exc).__name__)
         raise QueueUnavailable(headers={"Retry-After": "5"}) from exc
 

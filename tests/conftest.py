@@ -66,3 +66,21 @@ def celery_worker_thread(committed_catalogue: None) -> Iterator[None]:
         yield
     producer_flush()
     producer_reset()
+
+
+@pytest.fixture
+def unreachable_queue() -> Iterator[None]:
+    """The Celery app publishes to a closed port for the test's duration, as if Redis were down."""
+    from eventcapture.celery import app
+
+    def use(url: str) -> None:
+        app.conf.update(broker_url=url, broker_write_url=url)
+        # Drop the connection and producer pools built for the old URL (private attributes: Celery
+        # has no public way to re-point a configured app); new ones follow the new URL.
+        setattr(app, "_pool", None)  # noqa: B010
+        setattr(app.amqp, "_producer_pool", None)  # noqa: B010
+
+    working = app.conf.broker_url
+    use("redis://127.0.0.1:9/0")
+    yield
+    use(working)

@@ -28,7 +28,10 @@ def test_a_posted_nudged_event_reaches_kafka_and_decodes_to_the_expected_record(
         topic=kafka_topic_name("nudged"), from_beginning=False, registry_url=f"{live_server.url}/schema-registry/"
     ) as tail:
         before = datetime.now(UTC)
-        response = requests.post(f"{live_server.url}/api/v0/events", json=batch(nudged()), timeout=10)
+        # A device cookie that is not a UUID is ignored (device_uuid null), never an error.
+        response = requests.post(
+            f"{live_server.url}/api/v0/events", json=batch(nudged()), cookies={"oxdid": "not-a-uuid"}, timeout=10
+        )
         after = datetime.now(UTC)
         assert response.status_code == 202, response.text
         body = response.json()
