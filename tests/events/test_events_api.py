@@ -176,3 +176,38 @@ def example_of(full_name):
     name, _, major = full_name.rpartition(".")[2].rpartition("_v")
     path = Path(settings.BASE_DIR) / f"schemas/org/openstax/ec/{name}/v{major}/example.json"
     return json.loads(path.read_text())
+
+
+XAPI_URL = "/api/v0/xapi/statements"
+
+
+def xapi_statement(**changes):
+    path = Path(settings.BASE_DIR) / "schemas/org/adlnet/xapi/Statement/v1/example.json"
+    return {**json.loads(path.read_text()), **changes}
+
+
+def test_an_xapi_statement_with_an_unknown_top_level_key_is_422_unknown_field():
+    response = APIClient().post(
+        XAPI_URL, data=json.dumps(xapi_statement(colour="red")), content_type="application/json"
+    )
+    assert response.status_code == 422
+    assert [(e["index"], e["code"]) for e in response.json()["errors"]] == [(0, "unknown_field")]
+
+
+def test_xapi_problems_are_reported_by_position_in_the_array_and_nothing_is_accepted():
+    valid = xapi_statement()
+    no_actor = {key: value for key, value in xapi_statement().items() if key != "actor"}
+    bad_verb = xapi_statement(verb={"display": {"en-US": "did"}})
+    response = APIClient().post(XAPI_URL, data=json.dumps([valid, no_actor, bad_verb]), content_type="application/json")
+    assert response.status_code == 422
+    errors = {(e["index"], e["path"], e["code"]) for e in response.json()["errors"]}
+    assert (1, "statement.actor", "required") in errors
+    assert (2, "statement.verb.id", "required") in errors
+    assert not any(index == 0 for index, _, _ in errors)
+
+
+@pytest.mark.parametrize("body", ['"a statement"', "42", "null"])
+def test_an_xapi_body_that_is_not_a_statement_or_an_array_is_400(body):
+    response = APIClient().post(XAPI_URL, data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["code"] == "malformed_request"
