@@ -15,6 +15,8 @@ from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
+from eventcapture import metrics
+
 
 @dataclass(frozen=True)
 class ErrorDetail:
@@ -22,6 +24,8 @@ class ErrorDetail:
     message: str
     index: int | None = None
     path: str | None = None
+    # The registry type of the event the error is about, when known: a metrics label, not in bodies.
+    event_type: str | None = None
 
     def as_message(self) -> str:
         return self.message if self.index is None else f"Event [{self.index}]: {self.message}"
@@ -138,12 +142,22 @@ def _from_drf(exc: drf_exceptions.APIException) -> ApiError:
     return error
 
 
-def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's ``EXCEPTION_HANDLER``: every error, ours and DRF's, in the shape of API.md."""
+def _api_error(exc: Exception) -> ApiError | None:
     if isinstance(exc, ApiError):
-        return error_response(exc)
+        return exc
     if isinstance(exc, Http404):
-        return error_response(NotFound())
+        return NotFound()
     if isinstance(exc, drf_exceptions.APIException):
-        return error_response(_from_drf(exc))
+        return _from_drf(exc)
     return None
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's ``EXCEPTION_HANDLER``: every error, ours and DRF's, in the shape of API.md; each entry
+    of the body is counted in ``eventcapture_events_rejected_total``."""
+    error = _api_error(exc)
+    if error is None:
+        return None
+    for detail in error.details:
+        metrics.events_rejected(code=detail.code, event_type=detail.event_type)
+    return error_response(error)

@@ -52,7 +52,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: it answers CORS preflights itself and must add its headers to every other response.
+    # Outermost, so a request's measured time includes every other middleware (eventcapture/metrics_web.py).
+    "eventcapture.metrics_web.RequestLatencyMiddleware",
+    # First after it: it answers CORS preflights itself and must add its headers to every other response.
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's static files from gunicorn, so `make run` needs no web server in front.
@@ -134,8 +136,23 @@ REGISTRY_CACHE_SECONDS: float = env.float("REGISTRY_CACHE_SECONDS", default=5.0)
 # --- Kafka ---------------------------------------------------------------------------------------
 KAFKA_BOOTSTRAP_SERVERS: str = env.str("KAFKA_BOOTSTRAP_SERVERS", default="127.0.0.1:9092")
 KAFKA_TOPIC_PREFIX: str = env.str("KAFKA_TOPIC_PREFIX", default="")
-KAFKA_TOPIC_PARTITIONS: int = env.int("KAFKA_TOPIC_PARTITIONS", default=3)
-KAFKA_TOPIC_REPLICATION: int = env.int("KAFKA_TOPIC_REPLICATION", default=3)
+
+
+def _optional_int(name: str) -> int | None:
+    raw = env.str(name, default="").strip()
+    try:
+        return int(raw) if raw else None
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}.") from exc
+
+
+# The topics `manage.py populate_topics` creates and checks (kafka_bridge/topics.py); a relative
+# path is from the project folder.
+KAFKA_TOPICS_CONFIG: Path = BASE_DIR / env.str("KAFKA_TOPICS_CONFIG", default="kafka_bridge/topics.toml")
+# Partitions and replication factor of the topics the topics config gives no values of their own;
+# unset: the config's defaults (3 and 3, as the old service).
+KAFKA_TOPIC_PARTITIONS: int | None = _optional_int("KAFKA_TOPIC_PARTITIONS")
+KAFKA_TOPIC_REPLICATION: int | None = _optional_int("KAFKA_TOPIC_REPLICATION")
 # Seconds the worker waits for Kafka's delivery reports of one batch before retrying the task.
 KAFKA_DELIVERY_TIMEOUT: float = env.float("KAFKA_DELIVERY_TIMEOUT", default=30.0)
 # An external Confluent-compatible schema registry the worker registers schemas in and takes ids
@@ -152,7 +169,7 @@ for _name, _value in (
     ("KAFKA_TOPIC_PARTITIONS", KAFKA_TOPIC_PARTITIONS),
     ("KAFKA_TOPIC_REPLICATION", KAFKA_TOPIC_REPLICATION),
 ):
-    if _value < 1:
+    if _value is not None and _value < 1:
         raise ImproperlyConfigured(f"{_name} must be a positive integer, got {_value}.")
 
 # --- Celery --------------------------------------------------------------------------------------
@@ -270,6 +287,21 @@ SPECTACULAR_SETTINGS = {
     # tests/test_openapi.py generates and checks it instead.
     "ENABLE_DJANGO_DEPLOY_CHECK": False,
 }
+
+# --- Metrics (eventcapture/metrics.py) ------------------------------------------------------------
+# Empty: /metrics is open (for loopback and private networks); set: it needs `Authorization: Bearer
+# <token>`. Read raw, as SSO_ENCRYPTION_KEY: django-environ would take a leading `$` for a reference.
+METRICS_TOKEN: str = env.ENVIRON.get("METRICS_TOKEN", "")
+# Where the Celery worker's main process serves its metrics over HTTP; port 0: not served.
+WORKER_METRICS_HOST: str = env.str("WORKER_METRICS_HOST", default="127.0.0.1")
+WORKER_METRICS_PORT: int = env.int("WORKER_METRICS_PORT", default=9808)
+if not 0 <= WORKER_METRICS_PORT <= 65535:
+    raise ImproperlyConfigured(f"WORKER_METRICS_PORT must be a TCP port (0 turns it off), got {WORKER_METRICS_PORT}.")
+# prometheus-client reads PROMETHEUS_MULTIPROC_DIR itself, at import; a folder that is not there
+# would fail the first counted event, so it is checked here, at start-up.
+_multiproc_dir = env.ENVIRON.get("PROMETHEUS_MULTIPROC_DIR")
+if _multiproc_dir is not None and not (_multiproc_dir and Path(_multiproc_dir).is_dir()):
+    raise ImproperlyConfigured(f"PROMETHEUS_MULTIPROC_DIR must be an existing folder, got {_multiproc_dir!r}.")
 
 LOGGING = {
     "version": 1,

@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularSwaggerView
 
 from eventcapture import views as service_views
+from eventcapture.metrics_web import metrics_view
 from events.views import ping
 
 urlpatterns = [
@@ -16,4 +17,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("ping", ping),
     path("ready", service_views.ready, name="ready"),
+    path("metrics", metrics_view, name="metrics"),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 
+from eventcapture import metrics
 from eventcapture.exceptions import ErrorDetail, EventsInvalid, MalformedRequest
 from events.enrichment import occurred_at_millis, rfc3339_parse, source_uri_split
 from events.identity import Identity
@@ -66,7 +68,7 @@ def _schema_errors(*, index: int, version: EventVersion, data: Any, root: str = 
                 kind, "invalid_value"
             )
             message = f"{'.'.join(location[1:]) or root}: {error.message}"
-        details.append(ErrorDetail(code, message, index, ".".join(location)))
+        details.append(ErrorDetail(code, message, index, ".".join(location), version.full_name))
     return details
 
 
@@ -96,18 +98,18 @@ def _record(
     return {name: payload.get(name, server_fields.get(name)) for name in version.record_fields}
 
 
-def _derivation_errors(*, index: int, data: dict[str, Any]) -> list[ErrorDetail]:
+def _derivation_errors(*, index: int, data: dict[str, Any], event_type: str) -> list[ErrorDetail]:
     """Checks that JSON Schema cannot express: the values the server derives fields from."""
     details = []
     for name in ("client_clock_occurred_at", "client_clock_sent_at"):
         try:
             rfc3339_parse(data[name])
         except ValueError as exc:
-            details.append(ErrorDetail("invalid_format", f"{name}: {exc}", index, f"data.{name}"))
+            details.append(ErrorDetail("invalid_format", f"{name}: {exc}", index, f"data.{name}", event_type))
     try:
         source_uri_split(data["source_uri"])
     except ValueError as exc:
-        details.append(ErrorDetail("invalid_format", f"source_uri: {exc}", index, "data.source_uri"))
+        details.append(ErrorDetail("invalid_format", f"source_uri: {exc}", index, "data.source_uri", event_type))
     return details
 
 
@@ -115,6 +117,8 @@ def _derivation_errors(*, index: int, data: dict[str, Any]) -> list[ErrorDetail]
 class PreparedBatch:
     events: list[QueuedEvent]
     warnings: list[str]
+    # Events per registry event type, for the accepted-events metric.
+    type_counts: dict[str, int]
 
 
 def batch_prepare(*, events: Sequence[dict[str, Any]], identity: Identity, received_at: datetime) -> PreparedBatch:
@@ -136,7 +140,7 @@ def batch_prepare(*, events: Sequence[dict[str, Any]], identity: Identity, recei
             )
             continue
         errors = _schema_errors(index=index, version=version, data=data)
-        problems.extend(errors or _derivation_errors(index=index, data=data))
+        problems.extend(errors or _derivation_errors(index=index, data=data, event_type=version.full_name))
         unknown = sorted(set(data) - version.known_fields)
         warnings.extend(f"Event [{index}]: unknown field {name!r} was dropped" for name in unknown)
         accepted.append((version, data))
@@ -151,12 +155,14 @@ def batch_prepare(*, events: Sequence[dict[str, Any]], identity: Identity, recei
         )
         for version, data in accepted
     ]
-    return PreparedBatch(events=queued, warnings=warnings)
+    type_counts = Counter(version.full_name for version, _ in accepted)
+    return PreparedBatch(events=queued, warnings=warnings, type_counts=dict(type_counts))
 
 
 def _batch_enqueue(batch: PreparedBatch) -> AcceptedBatch:
     if batch.events:
         batch_enqueue(events=batch.events)
+        metrics.events_accepted(counts=batch.type_counts)
     return AcceptedBatch(ids=[event.event_id for event in batch.events], warnings=batch.warnings)
 
 
@@ -202,7 +208,7 @@ def statements_prepare(*, statements: Sequence[Any]) -> PreparedBatch:
         )
         for statement in statements
     ]
-    return PreparedBatch(events=queued, warnings=[])
+    return PreparedBatch(events=queued, warnings=[], type_counts={version.full_name: len(queued)})
 
 
 def statements_accept(*, statements: Sequence[Any]) -> AcceptedBatch:

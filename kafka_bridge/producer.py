@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from django.conf import settings
 
+from eventcapture import metrics
+
 logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
@@ -31,7 +33,20 @@ class OutgoingRecord:
 
 
 class DeliveryFailed(Exception):
-    """Kafka did not acknowledge every record of a batch in time; the batch should be retried."""
+    """Kafka did not acknowledge every record of a batch in time; the batch should be retried.
+
+    ``reason`` (a metrics label): ``delivery_error`` (a failed delivery report), ``delivery_timeout``
+    (reports still missing at the deadline) or ``produce_error`` (``produce()`` refused a record)."""
+
+    def __init__(self, message: str = "", *, reason: str = "delivery_error") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def _on_error(error: KafkaError) -> None:
+    # librdkafka's own errors (a broker unreachable, all brokers down); it keeps retrying itself.
+    metrics.producer_error(error=error.name())
+    logger.warning("kafka producer error: %s", error.str())
 
 
 def _config() -> dict[str, object]:
@@ -46,6 +61,7 @@ def _config() -> dict[str, object]:
         "batch.size": 512 * 1024,
         # librdkafka keeps retrying inside this window; past it the task retries the batch.
         "message.timeout.ms": int(settings.KAFKA_DELIVERY_TIMEOUT * 1000),
+        "error_cb": _on_error,
     }
 
 
@@ -86,6 +102,11 @@ def records_produce(records: Sequence[OutgoingRecord], *, timeout: float) -> Non
         pending -= 1
         if error is not None:
             failures.append(error)
+            metrics.producer_error(error=error.name())
+            return
+        latency = message.latency()
+        if latency is not None:
+            metrics.kafka_delivered(seconds=latency)
 
     for record in records:
         while True:
@@ -98,7 +119,9 @@ def records_produce(records: Sequence[OutgoingRecord], *, timeout: float) -> Non
                 # The local queue is full: serve delivery reports to make room.
                 producer.poll(0.1)
             except KafkaException as exc:
-                raise DeliveryFailed(str(exc)) from exc
+                error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+                metrics.producer_error(error=error.name() if error is not None else type(exc).__name__)
+                raise DeliveryFailed(str(exc), reason="produce_error") from exc
     deadline = time.monotonic() + timeout
     while pending > 0 and time.monotonic() < deadline:
         producer.poll(min(0.5, max(0.0, deadline - time.monotonic())))
@@ -107,4 +130,7 @@ def records_produce(records: Sequence[OutgoingRecord], *, timeout: float) -> Non
         logger.warning(
             "kafka delivery failed: %d failed, %d unconfirmed (%s)", len(failures), pending, "; ".join(reasons)
         )
-        raise DeliveryFailed(f"{len(failures)} records failed and {pending} were unconfirmed: {'; '.join(reasons)}")
+        raise DeliveryFailed(
+            f"{len(failures)} records failed and {pending} were unconfirmed: {'; '.join(reasons)}",
+            reason="delivery_error" if failures else "delivery_timeout",
+        )

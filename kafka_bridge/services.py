@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -10,9 +11,10 @@ from typing import Any
 
 from django.conf import settings
 
+from eventcapture import metrics
 from eventcapture.exceptions import QueueUnavailable
 from kafka_bridge.encoding import Encoder, EncodingError
-from kafka_bridge.producer import OutgoingRecord, records_produce
+from kafka_bridge.producer import DeliveryFailed, OutgoingRecord, records_produce
 from kafka_bridge.registry_client import RegistryRefused, record_schema_id
 from registry.selectors import schema_revision_get
 
@@ -30,7 +32,7 @@ class QueuedEvent:
 
 
 @dataclass(frozen=True)
-class _Target:
+class EncodingTarget:
     topic: str
     full_name: str
     encoder: Encoder
@@ -41,18 +43,24 @@ class UnknownSchema(LookupError):
 
 
 @lru_cache(maxsize=1024)
-def _target(schema_id: int) -> _Target:
+def _target(schema_id: int) -> EncodingTarget:
     # Revisions are immutable, so a target never goes stale once built.
     revision = schema_revision_get(schema_id=schema_id)
     if revision is None:
         raise UnknownSchema(f"no schema revision {schema_id}")
     full_name = revision.major.full_name
     framed_id = record_schema_id(local_id=schema_id, subject=full_name, schema=revision.avro_schema)
-    return _Target(
+    return EncodingTarget(
         topic=revision.major.topic,
         full_name=full_name,
         encoder=Encoder(schema=revision.avro_schema_dict, schema_id=framed_id),
     )
+
+
+def encoding_target(*, schema_id: int) -> EncodingTarget:
+    """Where and how records of ``schema_id`` are produced; ``UnknownSchema``, ``RegistryRefused``
+    (permanent) or ``RegistryUnavailable`` (retry)."""
+    return _target(schema_id)
 
 
 def batch_enqueue(*, events: Sequence[QueuedEvent]) -> None:
@@ -68,16 +76,23 @@ def batch_enqueue(*, events: Sequence[QueuedEvent]) -> None:
         raise QueueUnavailable(headers={"Retry-After": "5"}) from exc
 
 
-def batch_deliver(*, events: Sequence[dict[str, Any]]) -> None:
-    """Encode and produce every event of a batch, returning once Kafka acknowledged all."""
+def batch_deliver(*, events: Sequence[dict[str, Any]], retrying: bool = False) -> None:
+    """Encode and produce every event of a batch, returning once Kafka acknowledged all; those that
+    cannot be encoded become dead letters and the rest is still delivered. ``retrying``: an earlier
+    attempt of this batch may have left dead letters that this one delivers."""
+    # dead_letters builds on this module (encoding targets), so it is imported when used.
+    from kafka_bridge.dead_letters import dead_letters_mark_delivered, dead_letters_record
+
     records = []
+    undeliverable: list[tuple[dict[str, Any], Exception]] = []
+    type_counts: Counter[str] = Counter()
     for event in events:
         try:
             target = _target(int(event["schema_id"]))
             value = target.encoder.encode(event["record"])
         except (UnknownSchema, EncodingError, RegistryRefused) as exc:
-            # Dead letters (issue #5) will keep these; until then they are logged, not retried.
-            logger.error("event %s cannot be encoded: %s", event.get("event_id"), exc)
+            # Permanent: retrying cannot help. Kept as a dead letter below, logged there.
+            undeliverable.append((event, exc))
             continue
         records.append(
             OutgoingRecord(
@@ -87,7 +102,22 @@ def batch_deliver(*, events: Sequence[dict[str, Any]]) -> None:
                 headers=[("event_id", event["event_id"].encode()), ("event_type", target.full_name.encode())],
             )
         )
-    records_produce(records, timeout=settings.KAFKA_DELIVERY_TIMEOUT)
+        type_counts[target.full_name] += 1
+    if undeliverable:
+        # Kept before any record of the batch is produced and acknowledged: a crash in between
+        # re-delivers the task, which counts one more attempt; nothing is lost.
+        dead_letters_record(failures=undeliverable)
+    try:
+        records_produce(records, timeout=settings.KAFKA_DELIVERY_TIMEOUT)
+    except DeliveryFailed as exc:
+        metrics.events_failed(counts=type_counts, reason=exc.reason)
+        raise
+    metrics.batch_delivered(counts=type_counts)
+    if retrying:
+        failed = {event["event_id"] for event, _ in undeliverable}
+        dead_letters_mark_delivered(
+            event_ids=[event["event_id"] for event in events if event["event_id"] not in failed]
+        )
 
 
 def encoding_cache_clear() -> None:

@@ -1,0 +1,322 @@
+"""Every Prometheus metric of event capture, the functions that move them, and their exposition.
+
+Web processes serve the metrics at ``/metrics`` (``eventcapture/metrics_web.py``); the Celery
+worker serves them from a small HTTP server of its own, started once in its main process when it is
+ready (``worker_exporter_start``, on ``WORKER_METRICS_HOST:WORKER_METRICS_PORT``).
+
+Several processes, one set of numbers: gunicorn's workers and Celery's prefork children are
+separate processes. With ``PROMETHEUS_MULTIPROC_DIR`` set (it must be set before prometheus-client
+is imported, so in the environment of the process), every process writes its values to files in
+that folder and the exposition merges them (``MultiProcessCollector``). ``scripts/run`` gives the
+web processes and the worker a folder each and empties them at start; a process that exits is
+marked dead (``process_exited``) so its live gauges go, while its counts stay in the totals.
+Without the variable (one process, the tests) the default registry is used.
+
+Label values are bounded: event types come from the registry only (a type the registry does not
+know, or none, is ``unknown``); codes, reasons and errors come from the code or librdkafka's fixed
+error names. Label children are cached, so a hot-path update is a dictionary lookup and an add.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from typing import Generic, TypeVar
+from wsgiref.simple_server import WSGIServer
+
+import redis
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    start_http_server,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
+
+logger = logging.getLogger(__name__)
+
+UNKNOWN = "unknown"
+# The same test prometheus-client makes at import to choose file-backed values.
+MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR" in os.environ or "prometheus_multiproc_dir" in os.environ
+
+_M = TypeVar("_M", bound=MetricWrapperBase)
+
+# No `_created` series: multiprocess mode has none, and the two modes should report alike.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+
+class _Children(Generic[_M]):
+    """A metric's label children by label values, built once (``labels()`` validates and locks)."""
+
+    def __init__(self, metric: _M) -> None:
+        self._metric = metric
+        self._children: dict[tuple[str, ...], _M] = {}
+
+    def __call__(self, *values: str) -> _M:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._metric.labels(*values)
+        return child
+
+
+# --- The HTTP edge -------------------------------------------------------------------------------
+_accepted = _Children(
+    Counter(
+        "eventcapture_events_accepted",
+        "Events accepted (202: durably queued), by event type.",
+        ["event_type"],
+    )
+)
+_rejected = _Children(
+    Counter(
+        "eventcapture_events_rejected",
+        "Errors the API answered with, one per entry of the error body: each problem of each event of "
+        "a refused batch, or one for a refused request; by code, and by event type where the registry knows it.",
+        ["code", "event_type"],
+    )
+)
+_request_duration = _Children(
+    Histogram(
+        "eventcapture_http_request_duration_seconds",
+        "Time to answer an HTTP request, by method, URL pattern and status.",
+        ["method", "route", "status"],
+    )
+)
+
+# --- The worker ----------------------------------------------------------------------------------
+_produced = _Children(
+    Counter(
+        "eventcapture_events_produced",
+        "Events Kafka acknowledged, by event type.",
+        ["event_type"],
+    )
+)
+_failed = _Children(
+    Counter(
+        "eventcapture_events_failed",
+        "Events of batches whose delivery attempt failed and will be retried (the whole batch is), "
+        "by event type and reason.",
+        ["event_type", "reason"],
+    )
+)
+_dead_lettered = _Children(
+    Counter(
+        "eventcapture_events_dead_lettered",
+        "Events that could not be encoded and went to the dead-letter store, by event type.",
+        ["event_type"],
+    )
+)
+_kafka_delivery = Histogram(
+    "eventcapture_kafka_delivery_seconds",
+    "Time from producing a record to Kafka's acknowledgement of it (its delivery report).",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
+_producer_errors = _Children(
+    Counter(
+        "eventcapture_producer_errors",
+        "Errors of the Kafka producer: failed delivery reports and librdkafka's error callbacks, by "
+        "librdkafka error name (e.g. _MSG_TIMED_OUT, _TRANSPORT, _ALL_BROKERS_DOWN).",
+        ["error"],
+    )
+)
+_batches_delivered = Counter(
+    "eventcapture_batches_delivered",
+    "Task batches whose every record Kafka acknowledged.",
+)
+_task_retries = _Children(
+    Counter(
+        "eventcapture_task_retries",
+        "Celery task retries, by task and the exception that caused them.",
+        ["task", "exception"],
+    )
+)
+
+
+def events_accepted(*, counts: Mapping[str, int]) -> None:
+    """A batch was queued: ``counts`` is its number of events per registry event type."""
+    for event_type, count in counts.items():
+        _accepted(event_type).inc(count)
+
+
+def events_rejected(*, code: str, event_type: str | None) -> None:
+    """One error the API answered with; ``event_type`` only when the registry knows the type."""
+    _rejected(code, event_type or UNKNOWN).inc()
+
+
+def request_observed(*, method: str, route: str, status: int, seconds: float) -> None:
+    _request_duration(method, route, str(status)).observe(seconds)
+
+
+def batch_delivered(*, counts: Mapping[str, int]) -> None:
+    """Kafka acknowledged every record of a batch: ``counts`` per event type."""
+    for event_type, count in counts.items():
+        _produced(event_type).inc(count)
+    _batches_delivered.inc()
+
+
+def events_failed(*, counts: Mapping[str, int], reason: str) -> None:
+    """A batch's delivery failed and will be retried: ``counts`` per event type."""
+    for event_type, count in counts.items():
+        _failed(event_type, reason).inc(count)
+
+
+def events_dead_lettered(*, event_type: str | None, count: int = 1) -> None:
+    """Events went to the dead-letter store; ``event_type`` only when the registry knows it."""
+    _dead_lettered(event_type or UNKNOWN).inc(count)
+
+
+def kafka_delivered(*, seconds: float) -> None:
+    _kafka_delivery.observe(seconds)
+
+
+def producer_error(*, error: str) -> None:
+    _producer_errors(error).inc()
+
+
+def task_retried(*, task: str, exception: str) -> None:
+    _task_retries(task, exception).inc()
+
+
+# --- Queue depth, read from Redis at scrape time --------------------------------------------------
+QUEUE_DEPTH_TIMEOUT = 0.5
+_QUEUE_DEPTH_WARN_EVERY = 60.0
+
+
+class QueueDepthCollector(Collector):
+    """``eventcapture_queue_depth{queue}``: tasks waiting in each Celery queue in Redis, read at
+    scrape time. When Redis does not answer within ``QUEUE_DEPTH_TIMEOUT`` the metric is left out
+    of that scrape (a warning is logged at most once a minute); the scrape itself never fails."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: dict[str, redis.Redis] = {}
+        self._warned_at = float("-inf")
+
+    def _client(self, url: str) -> redis.Redis:
+        with self._lock:
+            client = self._clients.get(url)
+            if client is None:
+                client = self._clients[url] = redis.Redis.from_url(
+                    url, socket_connect_timeout=QUEUE_DEPTH_TIMEOUT, socket_timeout=QUEUE_DEPTH_TIMEOUT
+                )
+            return client
+
+    def depths(self) -> dict[str, int] | None:
+        """Waiting tasks per queue, or None when they cannot be read."""
+        from eventcapture.celery import app
+
+        # Where the API publishes tasks (connection_for_write does not connect).
+        url = str(app.connection_for_write().as_uri(include_password=True))
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            return None
+        options = app.conf.broker_transport_options or {}
+        prefix = str(options.get("global_keyprefix", ""))
+        queues = sorted(app.amqp.queues) or [str(app.conf.task_default_queue)]
+        # Kombu keeps a queue's messages in one list per priority step: `celery`, `celery\x06\x163`, ...
+        steps = list(options.get("priority_steps", [0, 3, 6, 9]))
+        client = self._client(url)
+        try:
+            pipe = client.pipeline(transaction=False)
+            for queue in queues:
+                for step in steps:
+                    pipe.llen(f"{prefix}{queue}\x06\x16{step}" if step else f"{prefix}{queue}")
+            lengths = pipe.execute()
+        except Exception as exc:  # any failure must leave the rest of the scrape intact
+            now = time.monotonic()
+            if now - self._warned_at >= _QUEUE_DEPTH_WARN_EVERY:
+                self._warned_at = now
+                logger.warning("queue depth not reported: the Celery broker did not answer (%s)", type(exc).__name__)
+            return None
+        return {queue: sum(lengths[i * len(steps) : (i + 1) * len(steps)]) for i, queue in enumerate(queues)}
+
+    def collect(self) -> Iterable[Metric]:
+        try:
+            depths = self.depths()
+        except Exception:
+            logger.exception("queue depth not reported")
+            depths = None
+        if depths is None:
+            return []
+        family = GaugeMetricFamily(
+            "eventcapture_queue_depth", "Tasks (batches) waiting in the Celery queue in Redis.", labels=["queue"]
+        )
+        for queue, depth in depths.items():
+            family.add_metric([queue], depth)
+        return [family]
+
+
+class _DefaultRegistry(Collector):
+    """This process's own metrics (the default registry), when there is one process to report."""
+
+    def collect(self) -> Iterable[Metric]:
+        return REGISTRY.collect()
+
+
+_exposition: CollectorRegistry | None = None
+_exposition_lock = threading.Lock()
+
+
+def exposition_registry() -> CollectorRegistry:
+    """What a scrape reports: every process's metrics (merged from ``PROMETHEUS_MULTIPROC_DIR`` in
+    multiprocess mode, else this process's), plus the queue depth."""
+    global _exposition
+    with _exposition_lock:
+        if _exposition is None:
+            registry = CollectorRegistry(auto_describe=False)
+            if MULTIPROCESS:
+                MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            else:
+                registry.register(_DefaultRegistry())
+            registry.register(QueueDepthCollector())
+            _exposition = registry
+        return _exposition
+
+
+def exposition(*, accept: str | None) -> tuple[bytes, str]:
+    """The scrape's body and content type (Prometheus text, or OpenMetrics when asked for)."""
+    encoder, content_type = choose_encoder(accept or "")
+    return encoder(exposition_registry()), content_type
+
+
+def worker_exporter_start(*, host: str, port: int) -> WSGIServer:
+    """Serve the metrics over HTTP on ``host:port`` from a daemon thread of this process."""
+    server, _thread = start_http_server(port, addr=host, registry=exposition_registry())
+    return server
+
+
+def worker_exporter_start_from_settings(*, pool: object | None = None) -> WSGIServer | None:
+    """The worker's exporter on ``WORKER_METRICS_HOST:WORKER_METRICS_PORT`` (port 0: none). A port
+    that is taken is logged, not fatal: delivering events matters more than reporting on it."""
+    from django.conf import settings
+
+    if not MULTIPROCESS and pool is not None and type(pool).__module__.endswith(".prefork"):
+        logger.warning(
+            "PROMETHEUS_MULTIPROC_DIR is not set: the worker's metrics leave out what its pool processes count"
+        )
+    host: str = settings.WORKER_METRICS_HOST
+    port: int = settings.WORKER_METRICS_PORT
+    if not port:
+        logger.info("worker metrics are not served (WORKER_METRICS_PORT=0)")
+        return None
+    try:
+        server = worker_exporter_start(host=host, port=port)
+    except OSError as exc:
+        logger.error("worker metrics are not served: cannot listen on %s:%d (%s)", host, port, exc)
+        return None
+    logger.info("worker metrics on http://%s:%d/metrics", host, port)
+    return server
+
+
+def process_exited(*, pid: int) -> None:
+    """A process (gunicorn worker, Celery pool child) ended: drop its live gauges' files."""
+    if MULTIPROCESS:
+        mark_process_dead(pid)  # type: ignore[no-untyped-call]
