@@ -154,6 +154,9 @@ KAFKA_TOPICS_CONFIG: Path = BASE_DIR / env.str("KAFKA_TOPICS_CONFIG", default="k
 KAFKA_TOPIC_PARTITIONS: int | None = _optional_int("KAFKA_TOPIC_PARTITIONS")
 KAFKA_TOPIC_REPLICATION: int | None = _optional_int("KAFKA_TOPIC_REPLICATION")
 # Seconds the worker waits for Kafka's delivery reports of one batch before retrying the task.
+# A batch still undelivered this many seconds after it was queued (Kafka down) logs an error on
+# every retry, for alerting; it keeps being retried, never dropped.
+KAFKA_OUTAGE_ALERT_SECONDS: float = env.float("KAFKA_OUTAGE_ALERT_SECONDS", default=300.0)
 KAFKA_DELIVERY_TIMEOUT: float = env.float("KAFKA_DELIVERY_TIMEOUT", default=30.0)
 # An external Confluent-compatible schema registry the worker registers schemas in and takes ids
 # from; empty: ids come from this service's registry tables.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -68,7 +69,7 @@ def batch_enqueue(*, events: Sequence[QueuedEvent]) -> None:
     from kafka_bridge.tasks import deliver_batch
 
     try:
-        deliver_batch.apply_async(args=([asdict(event) for event in events],))
+        deliver_batch.apply_async(args=([asdict(event) for event in events],), kwargs={"queued_at": time.time()})
     except Exception as exc:
         # Whatever stopped the publish (connection, timeout, a closed pool), the batch is not in
         # the queue: the client must hear 503 and retry, never 202 and never 500.

@@ -1,15 +1,20 @@
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 from celery import Task, shared_task
 from celery.signals import worker_process_init, worker_process_shutdown
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from kafka_bridge.dead_letters import ReplayInterrupted, dead_letters_replay
 from kafka_bridge.producer import DeliveryFailed, producer_flush, producer_reset
 from kafka_bridge.registry_client import RegistryUnavailable
 from kafka_bridge.services import batch_deliver
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(
@@ -23,8 +28,26 @@ from kafka_bridge.services import batch_deliver
     retry_backoff_max=300,
     retry_jitter=True,
 )
-def deliver_batch(self: Task[Any, Any], events: list[dict[str, Any]]) -> None:
-    batch_deliver(events=events, retrying=self.request.retries > 0)
+def deliver_batch(self: Task[Any, Any], events: list[dict[str, Any]], queued_at: float | None = None) -> None:
+    try:
+        batch_deliver(events=events, retrying=self.request.retries > 0)
+    except (DeliveryFailed, RegistryUnavailable) as exc:
+        delivery_stall_report(queued_at=queued_at, now=time.time(), events=len(events), error=exc)
+        raise
+
+
+def delivery_stall_report(*, queued_at: float | None, now: float, events: int, error: Exception) -> bool:
+    """Log an error (for alerting) when a batch has waited longer than KAFKA_OUTAGE_ALERT_SECONDS;
+    it keeps being retried all the same. True when it logged."""
+    if queued_at is None or now - queued_at < settings.KAFKA_OUTAGE_ALERT_SECONDS:
+        return False
+    logger.error(
+        "a batch of %d events has been undelivered for %.0f s and is still being retried: %s",
+        events,
+        now - queued_at,
+        type(error).__name__,
+    )
+    return True
 
 
 @shared_task(
