@@ -4,12 +4,13 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install run test test-postgres test-unit services services-down services-status lint format bench clean openapi
+.PHONY: help install run test test-postgres test-unit drills services services-down services-status lint format bench clean openapi
 
 help:
 	@echo "make run              the service with Kafka, Redis, worker and web on 127.0.0.1:8000"
 	@echo "make test             the whole suite (starts Kafka and Redis when they are not running)"
-	@echo "make test-postgres    the whole suite against PostgreSQL (also starts a local PostgreSQL)"
+	@echo "make test-postgres    the suite but the drills against PostgreSQL (also starts a local PostgreSQL)"
+	@echo "make drills           only the fault drills (Kafka, Redis and workers stopped and killed on purpose)"
 	@echo "make services         start Kafka and Redis only;  make services-down  stops them"
 	@echo "make lint             ruff, mypy and the migrations check"
 	@echo "make openapi          regenerate openapi.json (the API document of the shipped catalogue)"
@@ -30,8 +31,12 @@ run: install
 test: install
 	scripts/test
 
+# The fault drills test delivery, not the database engine: the SQLite run (make test) has them.
 test-postgres: install
-	TEST_DATABASE=postgres scripts/test
+	TEST_DATABASE=postgres scripts/test -m "not drill"
+
+drills: install
+	scripts/test -m drill
 
 test-unit: $(VENV)/.installed
 	$(BIN)/python -m pytest -m "not integration"

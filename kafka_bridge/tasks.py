@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
     retry_backoff=2,
     retry_backoff_max=300,
     retry_jitter=True,
+    # Re-queueing the retry must not fail while Redis blinks: a failed retry publish would make
+    # Celery acknowledge (drop) the batch. Keep trying; the worker can do nothing without Redis.
+    retry_kwargs={"retry": True, "retry_policy": {"max_retries": None, "interval_start": 1, "interval_max": 30}},
 )
 def deliver_batch(self: Task[Any, Any], events: list[dict[str, Any]], queued_at: float | None = None) -> None:
     try:
