@@ -2,10 +2,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka.admin import AdminClient
 from django.conf import settings
+from django.contrib.auth.models import Group
+from django.test import Client
 
 from kafka_bridge.producer import producer_flush, producer_reset
 from kafka_bridge.services import encoding_cache_clear
@@ -84,3 +87,21 @@ def unreachable_queue() -> Iterator[None]:
     use("redis://127.0.0.1:9/0")
     yield
     use(working)
+
+
+@pytest.fixture
+def editor(catalogue: None, django_user_model: Any) -> Client:
+    """A logged-in superuser of the admin."""
+    client = Client()
+    client.force_login(django_user_model.objects.create_superuser("editor", "editor@example.org", "x"))
+    return client
+
+
+@pytest.fixture
+def analyst(catalogue: None, django_user_model: Any) -> Client:
+    """A logged-in staff user in the view-only Analysts group."""
+    user = django_user_model.objects.create_user("analyst", "analyst@example.org", "x", is_staff=True)
+    user.groups.add(Group.objects.get(name="Analysts"))
+    client = Client()
+    client.force_login(user)
+    return client

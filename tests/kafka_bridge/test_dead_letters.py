@@ -22,7 +22,6 @@ from typing import Any
 import pytest
 import requests
 from django.contrib.admin.models import LogEntry
-from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
@@ -309,22 +308,6 @@ def test_a_replay_stops_when_kafka_does_not_answer_and_leaves_the_dead_letters_a
 
 
 @pytest.fixture
-def superuser(catalogue: None, django_user_model: Any) -> Client:
-    client = Client()
-    client.force_login(django_user_model.objects.create_superuser("editor", "editor@example.org", "x"))
-    return client
-
-
-@pytest.fixture
-def analyst(catalogue: None, django_user_model: Any) -> Client:
-    user = django_user_model.objects.create_user("analyst", "analyst@example.org", "x", is_staff=True)
-    user.groups.add(Group.objects.get(name="Analysts"))
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
 def letters(catalogue: None) -> dict[str, DeadLetter]:
     long_reason = "RegistryRefused: http://registry.example/ refused org.openstax.ec.nudged_v1: " + "x" * 200
     return {
@@ -349,8 +332,8 @@ def letters(catalogue: None) -> dict[str, DeadLetter]:
 CHANGELIST = "admin:kafka_bridge_deadletter_changelist"
 
 
-def test_the_changelist_shows_each_dead_letter_with_its_reason_cut_short(superuser, letters):
-    response = superuser.get(reverse(CHANGELIST))
+def test_the_changelist_shows_each_dead_letter_with_its_reason_cut_short(editor, letters):
+    response = editor.get(reverse(CHANGELIST))
 
     assert response.status_code == 200
     refused = letters["refused"]
@@ -373,25 +356,25 @@ def test_the_changelist_shows_each_dead_letter_with_its_reason_cut_short(superus
         ({"q": STARTED_SESSION}, ["unfit"]),
     ],
 )
-def test_the_changelist_filters_and_searches(superuser, letters, query, expected):
-    response = superuser.get(reverse(CHANGELIST), query)
+def test_the_changelist_filters_and_searches(editor, letters, query, expected):
+    response = editor.get(reverse(CHANGELIST), query)
 
     assert response.status_code == 200
     assert sorted(changelist_ids(response)) == sorted(str(letters[name].event_id) for name in expected)
 
 
-def test_searching_an_event_id_finds_its_dead_letter(superuser, letters):
+def test_searching_an_event_id_finds_its_dead_letter(editor, letters):
     event_id = str(letters["unfit"].event_id)
 
-    response = superuser.get(reverse(CHANGELIST), {"q": event_id})
+    response = editor.get(reverse(CHANGELIST), {"q": event_id})
 
     assert changelist_ids(response) == [event_id]
 
 
-def test_a_dead_letters_page_shows_its_record_pretty_printed_and_nothing_to_edit(superuser, letters):
+def test_a_dead_letters_page_shows_its_record_pretty_printed_and_nothing_to_edit(editor, letters):
     letter = letters["refused"]
 
-    response = superuser.get(reverse("admin:kafka_bridge_deadletter_change", args=[letter.pk]))
+    response = editor.get(reverse("admin:kafka_bridge_deadletter_change", args=[letter.pk]))
 
     assert response.status_code == 200
     page = response.content.decode()
@@ -401,12 +384,12 @@ def test_a_dead_letters_page_shows_its_record_pretty_printed_and_nothing_to_edit
     assert html.escape(letter.reason) in page
     for editing in ('name="_save"', "<textarea", 'name="record"', 'name="reason"'):
         assert editing not in page
-    assert superuser.post(reverse("admin:kafka_bridge_deadletter_change", args=[letter.pk]), {}).status_code == 403
-    assert superuser.get(reverse("admin:kafka_bridge_deadletter_add")).status_code == 403
+    assert editor.post(reverse("admin:kafka_bridge_deadletter_change", args=[letter.pk]), {}).status_code == 403
+    assert editor.get(reverse("admin:kafka_bridge_deadletter_add")).status_code == 403
 
 
 def test_the_replay_action_queues_one_replay_task_for_the_pending_letters_selected(
-    superuser, letters, django_capture_on_commit_callbacks
+    editor, letters, django_capture_on_commit_callbacks
 ):
     from eventcapture.celery import app
 
@@ -414,7 +397,7 @@ def test_the_replay_action_queues_one_replay_task_for_the_pending_letters_select
     selected = [letters["refused"], letters["replayed"]]
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = superuser.post(
+        response = editor.post(
             reverse(CHANGELIST),
             {"action": "replay_selected", "_selected_action": [letter.pk for letter in selected]},
             follow=True,

@@ -5,11 +5,9 @@ import json
 import re
 from typing import Any
 
-import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
@@ -17,22 +15,6 @@ from registry.models import EventMajor, EventType, SchemaRevision
 from registry.services import catalogue_entries, major_create, major_status_set
 
 NUDGED = "org.openstax.ec.nudged_v1"
-
-
-@pytest.fixture
-def editor(catalogue: None, django_user_model: Any) -> Client:
-    client = Client()
-    client.force_login(django_user_model.objects.create_superuser("editor", "editor@example.org", "x"))
-    return client
-
-
-@pytest.fixture
-def analyst(catalogue: None, django_user_model: Any) -> Client:
-    user = django_user_model.objects.create_user("analyst", "analyst@example.org", "x", is_staff=True)
-    user.groups.add(Group.objects.get(name="Analysts"))
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def major(full_name: str = NUDGED) -> EventMajor:
