@@ -49,6 +49,11 @@ def batch_parse(body: Any) -> list[dict[str, Any]]:
     return payloads
 
 
+def _queued(*, version: EventVersion, key: str, record: dict[str, Any]) -> QueuedEvent:
+    # The event id is minted here, at the edge: a retried task produces the same records.
+    return QueuedEvent(event_id=str(uuid.uuid4()), schema_id=version.schema_id, key=key, record=record)
+
+
 def _too_many(count: int) -> EventsInvalid:
     limit = settings.MAX_EVENTS_PER_REQUEST
     message = f"a request may hold at most {limit} events, got {count}"
@@ -147,9 +152,8 @@ def batch_prepare(*, events: Sequence[dict[str, Any]], identity: Identity, recei
     if problems:
         raise EventsInvalid(details=problems)
     queued = [
-        QueuedEvent(
-            event_id=str(uuid.uuid4()),
-            schema_id=version.schema_id,
+        _queued(
+            version=version,
             key=data["session_uuid"],
             record=_record(version=version, data=data, identity=identity, received_at=received_at),
         )
@@ -200,9 +204,8 @@ def statements_prepare(*, statements: Sequence[Any]) -> PreparedBatch:
     if problems:
         raise EventsInvalid(details=problems)
     queued = [
-        QueuedEvent(
-            event_id=str(uuid.uuid4()),
-            schema_id=version.schema_id,
+        _queued(
+            version=version,
             key=statement["id"],
             record={name: statement.get(name) for name in version.record_fields},
         )

@@ -129,14 +129,13 @@ def drill_workers(
 
 @pytest.fixture
 def drill_record(record_property: Callable[[str, object], None]) -> Callable[[Tally], None]:
-    """Keeps a drill's counts: printed at once (``-s``), recorded in the JUnit XML properties, and
-    listed again at the end of the run."""
+    """Keeps a drill's counts: recorded in the JUnit XML properties and listed in a "fault drills"
+    section at the end of the run."""
     started = time.monotonic()
 
     def record(tally: Tally) -> None:
         tally.extra["seconds"] = round(time.monotonic() - started)
         TALLIES.append(tally)
-        print(f"\n{tally.line()}")
         for name in ("accepted", "delivered", "lost", "duplicates", "stray", "refused"):
             record_property(name, getattr(tally, name))
         for name, value in tally.extra.items():
