@@ -38,3 +38,24 @@ def nudged(**overrides: Any) -> dict[str, Any]:
 
 def batch(*datas: dict[str, Any]) -> dict[str, Any]:
     return {"events": [{"data": data} for data in datas]}
+
+
+def nudged_record(**overrides: Any) -> dict[str, Any]:
+    """A queued nudged_v1 record as the API builds it for the example (JSON-safe: UUIDs as text)."""
+    return {
+        "device_uuid": None,
+        "user_uuid": None,
+        "session_uuid": NUDGED_EXAMPLE["session_uuid"],
+        "session_order": 42,
+        "scheme": "https",
+        "host": "openstax.org",
+        "path": "/books/physics/pages/1-intro",
+        "query": {"book_id": ["34343"]},
+        "app": "tutor",
+        "target": "study_guides",
+        "context": NUDGED_EXAMPLE["context"],
+        "flavor": "full-screen-v2",
+        "medium": "in-app",
+        "occurred_at": 1602008062000,
+        **overrides,
+    }

@@ -36,7 +36,7 @@ from kafka_bridge.tasks import deliver_batch
 from kafka_bridge.topics import topics_ensure
 from registry.models import EventMajor, SchemaRevision, kafka_topic_name
 from registry.services import revision_create
-from tests.factories import NUDGED_EXAMPLE, batch, nudged
+from tests.factories import NUDGED_EXAMPLE, batch, nudged, nudged_record
 
 NUDGED = "org.openstax.ec.nudged_v1"
 STARTED_SESSION = "org.openstax.ec.started_session_v1"
@@ -48,27 +48,6 @@ INT_TOO_BIG = 2**40
 
 def revision(full_name: str = NUDGED, number: int = 1) -> SchemaRevision:
     return SchemaRevision.objects.get(major__full_name=full_name, revision=number)
-
-
-def nudged_record(**overrides: Any) -> dict[str, Any]:
-    """A queued nudged_v1 record as the API builds it (JSON-safe: UUIDs as text)."""
-    return {
-        "device_uuid": None,
-        "user_uuid": None,
-        "session_uuid": NUDGED_EXAMPLE["session_uuid"],
-        "session_order": 42,
-        "scheme": "https",
-        "host": "openstax.org",
-        "path": "/books/physics/pages/1-intro",
-        "query": {"book_id": ["34343"]},
-        "app": "tutor",
-        "target": "study_guides",
-        "context": NUDGED_EXAMPLE["context"],
-        "flavor": "full-screen-v2",
-        "medium": "in-app",
-        "occurred_at": 1602008062000,
-        **overrides,
-    }
 
 
 def queued(*, schema_id: int, record: dict[str, Any], event_id: str | None = None) -> dict[str, Any]:
@@ -388,6 +367,8 @@ def test_a_dead_letters_page_shows_its_record_pretty_printed_and_nothing_to_edit
     assert editor.get(reverse("admin:kafka_bridge_deadletter_add")).status_code == 403
 
 
+# Reads the real queue (Redis) to see what the action put there.
+@pytest.mark.integration
 def test_the_replay_action_queues_one_replay_task_for_the_pending_letters_selected(
     editor, letters, django_capture_on_commit_callbacks
 ):
@@ -413,6 +394,8 @@ def test_the_replay_action_queues_one_replay_task_for_the_pending_letters_select
     app.control.purge()
 
 
+# Reads the real queue (Redis) to see what the action put there.
+@pytest.mark.integration
 def test_analysts_see_dead_letters_but_cannot_replay_them(analyst, letters, django_capture_on_commit_callbacks):
     from eventcapture.celery import app
 

@@ -10,31 +10,18 @@ import fastavro
 import pytest
 
 from kafka_bridge.encoding import Encoder, EncodingError, confluent_frame_split
+from tests import factories
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 NUDGED = json.loads((SCHEMAS / "org/openstax/ec/nudged/v1/avro.avsc").read_text())
 SESSION = "ed3cdd93-6688-4fcb-b5b3-da3e71052454"
 
 
+USER = "0b5cbe1b-8c11-4a9c-9d5b-0e3b1f3c9a11"
+
+
 def nudged_record(**overrides):
-    record = {
-        "device_uuid": None,
-        "user_uuid": "0b5cbe1b-8c11-4a9c-9d5b-0e3b1f3c9a11",
-        "session_uuid": SESSION,
-        "session_order": 42,
-        "scheme": "https",
-        "host": "openstax.org",
-        "path": "/books/physics",
-        "query": {"book_id": ["34343"]},
-        "app": "tutor",
-        "target": "study_guides",
-        "context": "c",
-        "flavor": "f",
-        "medium": "in-app",
-        "occurred_at": 1602008062000,
-    }
-    record.update(overrides)
-    return record
+    return factories.nudged_record(user_uuid=USER, **overrides)
 
 
 def decode(value: bytes, schema=NUDGED):
@@ -51,7 +38,7 @@ def test_it_writes_uuids_as_their_16_raw_bytes():
     schema_id, decoded = decode(Encoder(schema=NUDGED, schema_id=7).encode(nudged_record()))
     assert schema_id == 7
     assert decoded["session_uuid"] == uuid.UUID(SESSION).bytes
-    assert decoded["user_uuid"] == uuid.UUID("0b5cbe1b-8c11-4a9c-9d5b-0e3b1f3c9a11").bytes
+    assert decoded["user_uuid"] == uuid.UUID(USER).bytes
     assert decoded["device_uuid"] is None
     assert decoded["query"] == {"book_id": ["34343"]}
     assert int(decoded["occurred_at"].timestamp() * 1000) == 1602008062000
