@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install run test test-postgres test-unit drills services services-down services-status lint format bench clean openapi
+.PHONY: help install run test test-postgres test-unit drills services services-down services-status lint format bench bench-smoke clean openapi
 
 help:
 	@echo "make run              the service with Kafka, Redis, worker and web on 127.0.0.1:8000"
@@ -14,6 +14,7 @@ help:
 	@echo "make services         start Kafka and Redis only;  make services-down  stops them"
 	@echo "make lint             ruff, mypy and the migrations check"
 	@echo "make openapi          regenerate openapi.json (the API document of the shipped catalogue)"
+	@echo "make bench            measure the service against ceilings on this machine (docs/benchmarks.md)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +59,12 @@ lint: $(VENV)/.installed
 
 openapi: $(VENV)/.installed
 	scripts/openapi
+
+bench: install
+	scripts/bench
+
+bench-smoke: install
+	scripts/bench --smoke
 
 format: $(VENV)/.installed
 	$(BIN)/ruff format .

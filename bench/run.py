@@ -1,0 +1,351 @@
+"""``make bench`` (``scripts/bench``): measures the service against ceilings on this machine, in one
+run, and prints one table (also written to docs/benchmarks.md).
+
+The phases, in order:
+
+1. Ceilings. The bare-Django app (bench/ceiling_app.py) under the service's gunicorn settings,
+   closed-loop with wrk (16 connections) for 50-event and single-event bodies; then one Python
+   process Avro-encoding and producing nudged records (acks=all, idempotent, zstd).
+2. The service as ``make run`` runs it (``scripts/run``: gunicorn, the Celery worker, on the local
+   Kafka and Redis), with rate limits off, per request shape:
+   - fill: the worker stops consuming (Celery's remote control), wrk posts for a while;
+   - drain: the worker resumes, the web is idle; events per second until Kafka holds them all;
+   - accept: wrk again with the worker running: requests and events per second, latency, and what
+     reached Kafka meanwhile;
+   - steady: an open-loop generator at half that request rate; every answer's latency from its
+     planned start, and from each 202 to Kafka's append time of the event (read from the records:
+     the bench's topic stamps records with the broker's append time); how long after the end
+     Kafka held every accepted event. The 50-event run lasts until 1,000,000 events at least, and
+     the resident memory of the web and the worker is sampled through it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import redis
+
+from bench import events, kafka, load, processes, report
+
+ROOT = Path(__file__).resolve().parents[1]
+SHAPES = (50, 1)
+
+
+@dataclass(frozen=True)
+class Options:
+    service_root: Path
+    seconds: float  # each closed-loop run
+    steady_seconds: float  # each open-loop run (the 50-event one runs longer to reach memory_events)
+    memory_events: int
+    produce_count: int
+    output: Path | None
+    smoke: bool
+
+    @property
+    def drain_timeout(self) -> float:
+        return 30 if self.smoke else 600
+
+
+@dataclass
+class ShapeResult:
+    events: int
+    ceiling: load.ClosedLoop
+    fill: load.ClosedLoop | None = None
+    drain_events_per_s: float = 0.0
+    drain_complete: bool = False
+    accept: load.ClosedLoop | None = None
+    delivered_during_accept: float = 0.0
+    catch_up_s: float | None = None
+    steady: load.OpenLoop | None = None
+    steady_202_to_kafka_ms: list[float] = field(default_factory=list)
+    steady_in_kafka_after_s: float | None = None
+
+
+@dataclass
+class Results:
+    options: Options
+    started: datetime
+    shapes: dict[int, ShapeResult]
+    produce_ceiling: float = 0.0
+    memory_samples: list[tuple[float, processes.Memory]] = field(default_factory=list)
+    memory_events: int = 0
+    peak: processes.Memory | None = None
+    commands: list[str] = field(default_factory=list)
+
+
+def say(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def wait_until(condition: Callable[[], bool], *, timeout: float, interval: float = 0.1) -> float | None:
+    """Seconds until ``condition`` held, or None after ``timeout``."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout:
+            return None
+        time.sleep(interval)
+    return time.monotonic() - started
+
+
+class Bench:
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.work = ROOT / ".stack" / "bench"
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.prefix = f"bench.{uuid.uuid4().hex[:6]}."
+        self.bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+        redis_host = os.environ.get("REDIS_HOST", "127.0.0.1")
+        redis_port = os.environ.get("REDIS_PORT", "6379")
+        self.broker_url = f"redis://{redis_host}:{redis_port}/10"
+        self.bodies = {size: self.work / f"body-{size}.json" for size in SHAPES}
+        for size, path in self.bodies.items():
+            path.write_bytes(events.body(events=size))
+        self.results = Results(options=options, started=datetime.now(UTC), shapes={})
+
+    # --- ceilings ------------------------------------------------------------------------------
+
+    def gunicorn_args(self, port: int) -> list[str]:
+        # What scripts/run gives gunicorn, but the application.
+        config = self.options.service_root / "eventcapture" / "gunicorn_conf.py"
+        workers = os.environ.get("WEB_CONCURRENCY", "2")
+        return ["--config", str(config), "--bind", f"127.0.0.1:{port}", "--workers", workers, "--access-logfile", "-"]
+
+    def ceilings(self) -> None:
+        port = processes.free_port()
+        command = [sys.executable, "-m", "gunicorn", "bench.ceiling_app", *self.gunicorn_args(port)]
+        self.results.commands.append(shlex.join(["gunicorn", "bench.ceiling_app", *self.gunicorn_args(port)[2:]]))
+        ceiling = processes.Process(command, cwd=ROOT, env=dict(os.environ), log=self.work / "ceiling.log")
+        try:
+            url = f"http://127.0.0.1:{port}/api/v0/events"
+            processes.wait_for_http(f"http://127.0.0.1:{port}/ping", process=ceiling, timeout=30)
+            for size in SHAPES:
+                result = self.wrk(url, size)
+                say(f"ceiling, {size}-event requests: {result.per_second:,.0f} req/s, p99 {result.p99_ms:.1f} ms")
+                self.results.shapes[size] = ShapeResult(events=size, ceiling=result)
+        finally:
+            ceiling.stop()
+        topic = f"{self.prefix}ceiling"
+        kafka.topic_create(self.bootstrap, topic)
+        self.results.produce_ceiling = kafka.produce_ceiling(
+            bootstrap=self.bootstrap,
+            topic=topic,
+            schema=events.avro_schema(self.options.service_root),
+            count=self.options.produce_count,
+        )
+        say(f"one process encoding and producing: {self.results.produce_ceiling:,.0f} events/s")
+
+    def wrk(self, url: str, size: int, seconds: float | None = None) -> load.ClosedLoop:
+        result = load.wrk(url, body=self.bodies[size], seconds=seconds or self.options.seconds)
+        if result.non_2xx or result.socket_errors:
+            say(f"  {result.non_2xx} answers were not 2xx and {result.socket_errors} had socket errors")
+        return result
+
+    # --- the service ---------------------------------------------------------------------------
+
+    def service_env(self, port: int) -> dict[str, str]:
+        return {
+            **os.environ,
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "SECRET_KEY": "bench-only-not-a-secret",
+            "DEBUG": "false",
+            "DATABASE_URL": f"sqlite:///{self.work / 'db.sqlite3'}",
+            "CELERY_BROKER_URL": self.broker_url,
+            "RATELIMIT_CACHE_URL": self.broker_url.removesuffix("/10") + "/9",
+            "RATE_LIMIT_ENABLED": "false",
+            "KAFKA_TOPIC_PREFIX": self.prefix,
+            "KAFKA_TOPIC_PARTITIONS": "3",
+            "KAFKA_TOPIC_REPLICATION": "1",
+            "WORKER_METRICS_PORT": "0",
+            "METRICS_DIR": str(self.work / "metrics"),
+        }
+
+    def run_service(self) -> None:
+        redis.Redis.from_url(self.broker_url, socket_timeout=5).flushdb()
+        port = processes.free_port()
+        command = [str(self.options.service_root / "scripts" / "run")]
+        self.results.commands.append(f"scripts/run  (PORT={port}, rate limits off; see bench/run.py)")
+        service = processes.Process(
+            command, cwd=self.options.service_root, env=self.service_env(port), log=self.work / "service.log"
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            processes.wait_for_http(f"{base}/ready", process=service, timeout=180)
+            control = processes.WorkerControl(self.broker_url)
+            control.wait_ready(process=service, timeout=60)
+            topic = f"{self.prefix}{events.TOPIC}"
+            kafka.log_append_time(self.bootstrap, topic)
+            size = kafka.TopicSize(self.bootstrap, topic)
+            try:
+                for shape in SHAPES:
+                    self.shape(f"{base}/api/v0/events", shape, control=control, size=size)
+                for shape in SHAPES:
+                    self.steady(f"{base}/api/v0/events", shape, size=size, group=service.pid, topic=topic)
+                self.results.peak = processes.memory(service.pid)
+            finally:
+                size.close()
+        finally:
+            service.stop()
+
+    def shape(self, url: str, shape: int, *, control: processes.WorkerControl, size: kafka.TopicSize) -> None:
+        result = self.results.shapes[shape]
+        # Fill the queue with the worker stopped, then time the drain with the web idle.
+        control.pause()
+        time.sleep(1)
+        before = size()
+        result.fill = self.wrk(url, shape)
+        queued = (result.fill.requests - result.fill.non_2xx) * shape
+        started = time.monotonic()
+        control.resume()
+        took = wait_until(lambda: size() >= before + queued, timeout=self.options.drain_timeout, interval=0.05)
+        result.drain_complete = took is not None
+        drained = size() - before
+        result.drain_events_per_s = drained / (took if took is not None else time.monotonic() - started)
+        say(
+            f"{shape}-event: queued {queued:,} events in {result.fill.seconds:.0f}s "
+            f"({result.fill.per_second:,.0f} req/s with the worker stopped); "
+            f"drained at {result.drain_events_per_s:,.0f} events/s{'' if took else ' (incomplete)'}"
+        )
+        # Accept with the worker running.
+        before = size()
+        result.accept = self.wrk(url, shape)
+        reached = size() - before
+        result.delivered_during_accept = reached / result.accept.seconds
+        accepted = (result.accept.requests - result.accept.non_2xx) * shape
+        result.catch_up_s = wait_until(
+            lambda: size() >= before + accepted, timeout=self.options.drain_timeout, interval=0.05
+        )
+        say(
+            f"{shape}-event: accepted {result.accept.per_second:,.0f} req/s "
+            f"({result.accept.per_second * shape:,.0f} events/s), p99 {result.accept.p99_ms:.1f} ms; "
+            f"delivered {result.delivered_during_accept:,.0f} events/s meanwhile"
+        )
+
+    def steady(self, url: str, shape: int, *, size: kafka.TopicSize, group: int, topic: str) -> None:
+        result = self.results.shapes[shape]
+        assert result.accept is not None
+        rate = result.accept.per_second / 2
+        seconds = self.options.steady_seconds
+        measure_memory = shape == max(SHAPES) and self.options.memory_events > 0
+        if measure_memory:
+            seconds = max(seconds, self.options.memory_events / (rate * shape))
+        start = size.ends()
+        stop = threading.Event()
+        sampler = threading.Thread(target=self.sample_memory, args=(group, stop), daemon=True)
+        if measure_memory:
+            sampler.start()
+        try:
+            result.steady = load.open_loop(
+                url, self.bodies[shape].read_bytes(), events=shape, rate=rate, seconds=seconds
+            )
+        finally:
+            stop.set()
+        ended = time.monotonic()
+        if measure_memory:
+            sampler.join()
+            self.results.memory_events = result.steady.accepted_events
+        target = sum(start.values()) + result.steady.accepted_events
+        in_kafka = wait_until(lambda: size() >= target, timeout=self.options.drain_timeout, interval=0.05)
+        result.steady_in_kafka_after_s = None if in_kafka is None else time.monotonic() - ended
+        answered = dict(result.steady.answered)
+        result.steady_202_to_kafka_ms = [
+            (record.appended_at - answered[record.event_id]) * 1000
+            for record in kafka.records_between(self.bootstrap, topic, start=start, end=size.ends())
+            if record.event_id in answered
+        ]
+        latencies = result.steady.latencies_ms
+        say(
+            f"{shape}-event steady at {rate:,.0f} req/s for {seconds:.0f}s: {result.steady.statuses.get(202, 0):,} "
+            f"accepted, 202 p99 {load.percentile(latencies, 0.99):.1f} ms, 202 to Kafka p99 "
+            f"{load.percentile(result.steady_202_to_kafka_ms, 0.99):.1f} ms"
+        )
+
+    def sample_memory(self, group: int, stop: threading.Event) -> None:
+        started = time.monotonic()
+        while not stop.wait(1.0):
+            self.results.memory_samples.append((time.monotonic() - started, processes.memory(group)))
+
+    # --- the whole run -------------------------------------------------------------------------
+
+    def run(self) -> Results:
+        started = subprocess.run(
+            [str(ROOT / "scripts" / "stack"), "up", "all", "--report-started"],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        ).stdout.split()
+        try:
+            self.ceilings()
+            self.run_service()
+        finally:
+            kafka.topics_delete(self.bootstrap, prefix=self.prefix)
+            if started:
+                subprocess.run([str(ROOT / "scripts" / "stack"), "down", *started], check=False, timeout=300)
+        return self.results
+
+
+def machine() -> str:
+    memory_kib = next(
+        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+    )
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
+        platform.processor() or "unknown CPU",
+    )
+    memory = f"{memory_kib / 1024 / 1024:.0f} GiB memory"
+    return f"{os.cpu_count()} cores ({model}), {memory}, Python {platform.python_version()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="a few seconds a phase, to check the bench runs")
+    parser.add_argument("--seconds", type=float, help="each closed-loop run (default 20; smoke 2)")
+    parser.add_argument("--steady-seconds", type=float, help="each open-loop run (default 60; smoke 3)")
+    parser.add_argument("--memory-events", type=int, help="events the 50-event open loop sends at least (1,000,000)")
+    parser.add_argument(
+        "--service-root", type=Path, default=ROOT, help="the checkout of the service to measure (default: this one)"
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="where to write the report (default docs/benchmarks.md; a smoke run writes none unless given)",
+    )
+    args = parser.parse_args(argv)
+    smoke = bool(args.smoke)
+    options = Options(
+        service_root=args.service_root.resolve(),
+        seconds=args.seconds or (2 if smoke else 20),
+        steady_seconds=args.steady_seconds or (3 if smoke else 60),
+        memory_events=args.memory_events if args.memory_events is not None else (0 if smoke else 1_000_000),
+        produce_count=5_000 if smoke else 300_000,
+        output=args.output or (None if smoke else ROOT / "docs" / "benchmarks.md"),
+        smoke=smoke,
+    )
+    results = Bench(options).run()
+    table = report.table(results)
+    print(table)
+    if options.output is not None:
+        options.output.write_text(report.document(results, table=table, machine=machine()))
+        say(f"wrote {options.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
