@@ -1,8 +1,11 @@
 """Avro encoding in Confluent's wire format. Pure functions: no broker, no registry, no Django.
 
 Queued records are JSON-safe (Celery carries JSON only), so UUIDs travel as text. An encoder is
-compiled once per schema: it turns the text of every ``fixed(16)`` UUID into its 16 raw bytes
-and writes the datum with fastavro behind the 5-byte Confluent header.
+compiled once per schema into a function that walks a record as the schema says: it turns the
+text of every ``fixed(16)`` UUID into its 16 raw bytes, and refuses the values fastavro's writer
+would write without complaint but wrongly (an ``int`` past 32 bits, a float for a ``long``, a
+number for a ``boolean``, text for an ``array``). Everything else the writer checks itself, so no
+separate validation pass is needed: the record is written by fastavro behind the 5-byte header.
 """
 
 from __future__ import annotations
@@ -11,25 +14,44 @@ import io
 import struct
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import fastavro
-import fastavro.validation
 
 MAGIC_BYTE = 0
-Converter = Callable[[Any], Any]
+INT_RANGE = (-(2**31), 2**31 - 1)
+LONG_RANGE = (-(2**63), 2**63 - 1)
+
+# Turns a JSON-safe datum of one schema into what fastavro writes, or raises EncodingError.
+Prepare = Callable[[Any], Any]
 
 
 class EncodingError(ValueError):
-    """A record does not fit its schema: a permanent failure, retrying cannot help."""
+    """A record does not fit its schema: a permanent failure, retrying cannot help. Its message
+    says where, for the dead letter's reason: ``inner.items[2].n: 2147483648 is not an Avro int``."""
 
+    def __init__(self, message: str, *, path: str = "", reason: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+        self.reason = reason or message
 
-def _identity(value: Any) -> Any:
-    return value
+    def within(self, step: str) -> EncodingError:
+        """This error, one step further from the record's top (a field name, or ``[index]``)."""
+        path = f"{step}{'' if not self.path or self.path.startswith('[') else '.'}{self.path}"
+        return EncodingError(f"{path}: {self.reason}", path=path, reason=self.reason)
 
 
 def _uuid_bytes(value: Any) -> Any:
     if isinstance(value, str):
+        # The canonical text, as the edge sends it, read directly (four times as fast as uuid.UUID).
+        if len(value) == 36 and value[8] == value[13] == value[18] == value[23] == "-":
+            try:
+                raw = bytes.fromhex(value[:8] + value[9:13] + value[14:18] + value[19:23] + value[24:])
+            except ValueError:
+                raw = b""
+            if len(raw) == 16:
+                return raw
         try:
             return uuid.UUID(value).bytes
         except ValueError as exc:
@@ -37,48 +59,154 @@ def _uuid_bytes(value: Any) -> Any:
     return value
 
 
-def _converter(schema: Any, named: dict[str, Any]) -> Converter:
-    """A function converting a JSON-safe datum of ``schema`` into what fastavro writes."""
+def _integer(kind: str, low: int, high: int) -> Prepare:
+    def check(value: Any) -> Any:
+        # `type() is int`: True is an int to Python, never to Avro; 1.0 would be written truncated.
+        if type(value) is not int or not low <= value <= high:
+            raise EncodingError(f"{value!r} is not an Avro {kind}")
+        return value
+
+    return check
+
+
+def _number(value: Any) -> Any:
+    if type(value) not in (int, float):
+        raise EncodingError(f"{value!r} is not a number")
+    return value
+
+
+def _boolean(value: Any) -> Any:
+    if type(value) is not bool:
+        raise EncodingError(f"{value!r} is not a boolean")
+    return value
+
+
+def _null(value: Any) -> Any:
+    if value is not None:
+        raise EncodingError(f"{value!r} is not null")
+    return value
+
+
+@dataclass(frozen=True)
+class _Step:
+    """What to do to a datum of one schema before the writer has it."""
+
+    apply: Prepare
+    converts: bool  # makes a new value (UUID text into bytes), rather than only checking it
+
+
+def _check(prepare: Prepare) -> _Step:
+    return _Step(prepare, converts=False)
+
+
+# Types whose wrong values the writer refuses by itself (string, bytes, enum, fixed of another
+# size) need no step.
+_CHECKS: dict[str, _Step] = {
+    "int": _check(_integer("int", *INT_RANGE)),
+    "long": _check(_integer("long", *LONG_RANGE)),
+    "float": _check(_number),
+    "double": _check(_number),
+    "boolean": _check(_boolean),
+    "null": _check(_null),
+}
+
+
+def _prepare(schema: Any, named: dict[str, Any]) -> _Step | None:
+    """What to do to a JSON-safe datum of ``schema`` before fastavro writes it; None: nothing."""
     if isinstance(schema, str):
-        return _converter(named[schema], named) if schema in named else _identity
+        return _prepare(named[schema], named) if schema in named else _CHECKS.get(schema)
     if isinstance(schema, list):
-        branches = [_converter(branch, named) for branch in schema if branch != "null"]
-        if all(branch is _identity for branch in branches):
-            return _identity
-        if len(branches) == 1:
-            only = branches[0]
-            return lambda value: None if value is None else only(value)
-        raise EncodingError("unions of several branches that need conversion are not supported")
+        return _union([_prepare(branch, named) for branch in schema if branch != "null"])
     kind = schema["type"]
+    if isinstance(kind, (dict, list)):
+        return _prepare(kind, named)
     if kind == "fixed":
         named[schema["name"]] = schema
-        return _uuid_bytes if schema["size"] == 16 else _identity
+        return _Step(_uuid_bytes, converts=True) if schema["size"] == 16 else None
+    if kind == "enum":
+        named[schema["name"]] = schema
+        return None
     if kind == "record":
         named[schema["name"]] = schema
-        fields = [(field["name"], _converter(field["type"], named)) for field in schema["fields"]]
-        converting = [(name, convert) for name, convert in fields if convert is not _identity]
-        if not converting:
-            return _identity
-
-        def convert_record(value: Any) -> Any:
-            if not isinstance(value, dict):
-                return value
-            converted = dict(value)
-            for name, convert in converting:
-                if name in converted:
-                    converted[name] = convert(converted[name])
-            return converted
-
-        return convert_record
+        return _record(schema, named)
     if kind == "array":
-        items = _converter(schema["items"], named)
-        return _identity if items is _identity else lambda value: [items(item) for item in value]
+        return _array(_prepare(schema["items"], named))
     if kind == "map":
-        values = _converter(schema["values"], named)
-        return _identity if values is _identity else lambda value: {k: values(v) for k, v in value.items()}
-    if isinstance(kind, (dict, list)):
-        return _converter(kind, named)
-    return _identity
+        return _map(_prepare(schema["values"], named))
+    return _CHECKS.get(kind)
+
+
+def _union(branches: list[_Step | None]) -> _Step | None:
+    # The writer checks a union's datum against its branches to choose one; only a UUID in the
+    # datum needs converting first, which is done when one branch besides null could hold it.
+    converting = [branch for branch in branches if branch is not None and branch.converts]
+    if not converting:
+        return None
+    if len(branches) > 1:
+        raise EncodingError("unions of several branches that need conversion are not supported")
+    only = converting[0].apply
+    return _Step(lambda value: None if value is None else only(value), converts=True)
+
+
+def _record(schema: dict[str, Any], named: dict[str, Any]) -> _Step | None:
+    fields = [(field["name"], _prepare(field["type"], named)) for field in schema["fields"]]
+    steps = [(name, step.apply) for name, step in fields if step is not None]
+    if not steps:
+        return None
+
+    def prepare_record(value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value  # the writer refuses it
+        prepared = dict(value)
+        for name, prepare in steps:
+            # A missing field is the writer's to judge: null when it may be, refused otherwise.
+            if name in prepared:
+                try:
+                    prepared[name] = prepare(prepared[name])
+                except EncodingError as exc:
+                    raise exc.within(name) from None
+        return prepared
+
+    return _Step(prepare_record, converts=any(step.converts for _, step in fields if step is not None))
+
+
+def _array(items: _Step | None) -> _Step:
+    prepare_item = None if items is None else items.apply
+
+    def prepare_array(value: Any) -> Any:
+        # The writer would take a string or a mapping for a list of their characters or keys.
+        if type(value) not in (list, tuple):
+            raise EncodingError(f"{type(value).__name__} is not an array")
+        if prepare_item is None:
+            return value
+        prepared = []
+        for index, item in enumerate(value):
+            try:
+                prepared.append(prepare_item(item))
+            except EncodingError as exc:
+                raise exc.within(f"[{index}]") from None
+        return prepared
+
+    return _Step(prepare_array, converts=items is not None and items.converts)
+
+
+def _map(values: _Step | None) -> _Step | None:
+    if values is None:
+        return None
+    prepare_value = values.apply
+
+    def prepare_map(value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value  # the writer refuses it
+        prepared = {}
+        for key, item in value.items():
+            try:
+                prepared[key] = prepare_value(item)
+            except EncodingError as exc:
+                raise exc.within(str(key)) from None
+        return prepared
+
+    return _Step(prepare_map, converts=values.converts)
 
 
 class Encoder:
@@ -88,24 +216,18 @@ class Encoder:
         self._header = struct.pack(">bI", MAGIC_BYTE, schema_id)
         self._parsed = fastavro.parse_schema(schema)
         # fastavro's parsed form names every type by its full name, as references use it.
-        self._convert = _converter(self._parsed, {})
+        step = _prepare(self._parsed, {})
+        self._prepare = None if step is None else step.apply
 
     def encode(self, record: dict[str, Any]) -> bytes:
         buffer = io.BytesIO()
         buffer.write(self._header)
-        datum = self._convert(record)
         try:
-            # fastavro's writer does not range-check ints or reject missing fields by itself.
-            fastavro.validation.validate(datum, self._parsed, raise_errors=True)
+            datum = record if self._prepare is None else self._prepare(record)
             fastavro.schemaless_writer(buffer, self._parsed, datum)
-        except (
-            fastavro.validation.ValidationError,
-            ValueError,
-            TypeError,
-            KeyError,
-            AttributeError,
-            OverflowError,
-        ) as exc:
+        except EncodingError:
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
             raise EncodingError(str(exc) or type(exc).__name__) from exc
         return buffer.getvalue()
 
