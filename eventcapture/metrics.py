@@ -117,7 +117,7 @@ _dead_lettered = _Children(
 )
 _kafka_delivery = Histogram(
     "eventcapture_kafka_delivery_seconds",
-    "Time from producing a record to Kafka's acknowledgement of it (its delivery report).",
+    "Time from producing a batch's records to Kafka's acknowledgement of the last of them.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
 )
 _producer_errors = _Children(
@@ -214,13 +214,15 @@ class QueueDepthCollector(Collector):
         """Waiting tasks per queue, or None when they cannot be read."""
         from eventcapture.celery import app
 
-        # Where the API publishes tasks (connection_for_write does not connect).
-        url = str(app.connection_for_write().as_uri(include_password=True))
+        # Where the API publishes tasks.
+        url = str(app.conf.broker_write_url or app.conf.broker_url)
         if not url.startswith(("redis://", "rediss://", "unix://")):
             return None
         options = app.conf.broker_transport_options or {}
         prefix = str(options.get("global_keyprefix", ""))
-        queues = sorted(app.amqp.queues) or [str(app.conf.task_default_queue)]
+        routes = app.conf.task_routes if isinstance(app.conf.task_routes, dict) else {}
+        routed = {str(route["queue"]) for route in routes.values() if isinstance(route, dict) and "queue" in route}
+        queues = sorted(set(app.amqp.queues) | {str(app.conf.task_default_queue)} | routed)
         # Kombu keeps a queue's messages in one list per priority step: `celery`, `celery\x06\x163`, ...
         steps = list(options.get("priority_steps", [0, 3, 6, 9]))
         client = self._client(url)

@@ -158,6 +158,8 @@ KAFKA_TOPIC_REPLICATION: int | None = _optional_int("KAFKA_TOPIC_REPLICATION")
 # every retry, for alerting; it keeps being retried, never dropped.
 KAFKA_OUTAGE_ALERT_SECONDS: float = env.float("KAFKA_OUTAGE_ALERT_SECONDS", default=300.0)
 KAFKA_DELIVERY_TIMEOUT: float = env.float("KAFKA_DELIVERY_TIMEOUT", default=30.0)
+# How long the producer holds records to fill a request to Kafka (librdkafka's linger.ms).
+KAFKA_LINGER_MS: int = env.int("KAFKA_LINGER_MS", default=5)
 # An external Confluent-compatible schema registry the worker registers schemas in and takes ids
 # from; empty: ids come from this service's registry tables.
 SCHEMA_REGISTRY_URL: str = env.str("SCHEMA_REGISTRY_URL", default="")
@@ -177,15 +179,31 @@ for _name, _value in (
 
 # --- Celery --------------------------------------------------------------------------------------
 CELERY_BROKER_URL: str = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
+# kombu's Redis transport with the fault that stopped workers when Redis went away mended
+# (eventcapture/broker.py); any other broker URL keeps kombu's own transport.
+CELERY_BROKER_TRANSPORT: str | None = (
+    "eventcapture.broker:Transport" if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else None
+)
 CELERY_TASK_SERIALIZER = "json"
-CELERY_ACCEPT_CONTENT = ["json"]
+# The delivery task's bodies are written by orjson (eventcapture/celery.py, kafka_bridge/queue.py).
+CELERY_ACCEPT_CONTENT = ["json", "orjson"]
 CELERY_TASK_IGNORE_RESULT = True
 # Acknowledge a batch only after Kafka acknowledged every record of it (at-least-once).
 CELERY_TASK_ACKS_LATE = True
-# A worker killed mid-batch puts the task back instead of acknowledging it.
+# A prefork child killed mid-batch puts the task back instead of acknowledging it (a killed
+# thread-pool worker leaves its tasks unacknowledged in Redis, re-delivered after the visibility timeout).
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-# One task in hand per process: a crash re-delivers at most one batch, and batches spread evenly.
+# Delivery tasks have a queue of their own, which the worker's intake takes many at a time from
+# (kafka_bridge/intake.py); Celery's own consumer takes the rest (dead-letter replays) from the
+# default queue.
+CELERY_TASK_ROUTES = {"kafka_bridge.deliver_batch": {"queue": "deliver"}}
+# Threads, not processes: the pool runs in the process whose one Kafka producer the intake uses.
+CELERY_WORKER_POOL = "threads"
+CELERY_WORKER_CONCURRENCY: int = env.int("CELERY_CONCURRENCY", default=2)
+# One task in hand per thread, no more: a crash re-delivers few tasks.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Groups of queued batches the intake delivers at once, per worker process (see README, Throughput).
+DELIVERY_CONCURRENCY: int = env.int("DELIVERY_CONCURRENCY", default=4)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # An unacknowledged task is re-delivered after this many seconds; longer than the longest
     # retry-free delivery of one batch, so a slow batch is not delivered twice in parallel.
@@ -312,6 +330,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # The schema-registry client logs every HTTP request at INFO.
-    "loggers": {name: {"level": "WARNING"} for name in ("httpx", "httpx2", "httpcore", "httpcore2")},
+    # The schema-registry client logs every HTTP request at INFO, and Celery every task it receives
+    # and finishes: thousands of lines a second under load, which the metrics count instead
+    # (eventcapture_batches_delivered_total); failures and retries are still logged.
+    "loggers": {
+        name: {"level": "WARNING"}
+        for name in ("httpx", "httpx2", "httpcore", "httpcore2", "celery.app.trace", "celery.worker.strategy")
+    },
 }

@@ -21,21 +21,28 @@ def rfc3339_parse(value: str) -> datetime:
     ``datetime.fromisoformat`` refuses; a leap second counts as the next second.
     """
     text = value.upper()
-    text, leap = _LEAP_SECOND.subn(r"\g<1>59", text)
+    leap = 0
+    if ":60" in text:
+        text, leap = _LEAP_SECOND.subn(r"\g<1>59", text)
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         raise ValueError(f"{value!r} has no time-zone offset")
-    return parsed + timedelta(seconds=leap)
+    return parsed + timedelta(seconds=leap) if leap else parsed
 
 
-def _epoch_microseconds(moment: datetime) -> int:
+def epoch_microseconds(moment: datetime) -> int:
     return (moment - _EPOCH) // _MICROSECOND
 
 
-def occurred_at_millis(*, occurred: datetime, sent: datetime, received: datetime) -> int:
-    """Clock-skew corrected time: occurred + (received - sent), floored to epoch milliseconds."""
-    micros = _epoch_microseconds(occurred) + _epoch_microseconds(received) - _epoch_microseconds(sent)
-    return micros // 1000
+def rfc3339_epoch_microseconds(value: str) -> int:
+    """An RFC 3339 date-time in microseconds since the epoch; raises ValueError when it is not one."""
+    return epoch_microseconds(rfc3339_parse(value))
+
+
+def occurred_at_millis(*, occurred: int, sent: int, received: int) -> int:
+    """Clock-skew corrected time: occurred + (received - sent), floored to epoch milliseconds;
+    the three times in epoch microseconds."""
+    return (occurred + received - sent) // 1000
 
 
 def query_parse(query: str | None) -> dict[str, list[str]] | None:

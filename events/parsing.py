@@ -6,14 +6,16 @@ soon as the inflated size passes the limit, so a small "gzip bomb" is never infl
 
 from __future__ import annotations
 
-import json
 import zlib
 from typing import Any, BinaryIO
+
+import orjson
 
 from eventcapture.exceptions import MalformedJson, MalformedRequest, PayloadTooLarge, UnsupportedMediaType
 
 _CHUNK = 64 * 1024
 _IDENTITY_ENCODINGS = ("", "identity")
+_CONTAINERS = (dict, list)
 
 
 def _too_large(max_bytes: int) -> PayloadTooLarge:
@@ -71,33 +73,35 @@ def body_read(stream: BinaryIO, *, content_encoding: str, max_bytes: int) -> byt
     raise UnsupportedMediaType(f"Content-Encoding {content_encoding!r} is not supported (use gzip or none)")
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _depth(value: Any) -> int:
-    deepest = 0
-    pending = [(value, 1)]
-    while pending:
-        node, depth = pending.pop()
-        if isinstance(node, dict):
-            deepest = max(deepest, depth)
-            pending.extend((child, depth + 1) for child in node.values())
-        elif isinstance(node, list):
-            deepest = max(deepest, depth)
-            pending.extend((child, depth + 1) for child in node)
-    return deepest
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether objects and arrays nest more than ``limit`` deep, walked a level at a time (only
+    containers are visited: the scalars of a wide body cost one type check each)."""
+    level = [value] if type(value) in _CONTAINERS else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        level = [
+            child
+            for node in level
+            for child in (node.values() if type(node) is dict else node)
+            if type(child) in _CONTAINERS
+        ]
+    return False
 
 
 def json_parse(raw: bytes, *, max_depth: int) -> Any:
-    """Strict JSON (UTF-8, no NaN or Infinity) nested at most ``max_depth`` deep."""
+    """Strict JSON (UTF-8 text that UTF-8 can hold: no lone surrogates; no NaN or Infinity, nor a
+    number too large for a double) nested at most ``max_depth`` deep."""
+    too_deep = MalformedRequest(f"The JSON body is nested more than {max_depth} levels deep")
     try:
-        text = raw.decode("utf-8")
-        value = json.loads(text, parse_constant=_reject_constant)
-    except RecursionError as exc:
-        raise MalformedRequest(f"The JSON body is nested more than {max_depth} levels deep") from exc
-    except (UnicodeDecodeError, ValueError) as exc:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        # orjson stops by itself past 1024 levels.
+        if "depth limit" in str(exc):
+            raise too_deep from exc
         raise MalformedJson(f"The request body is not valid JSON: {exc}") from exc
-    if _depth(value) > max_depth:
-        raise MalformedRequest(f"The JSON body is nested more than {max_depth} levels deep")
+    if _deeper_than(value, max_depth):
+        raise too_deep
     return value

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from events.identity import identity_from_request
 from events.parsers import LimitedJSONParser, LimitedTextJSONParser
+from events.renderers import OrjsonRenderer
 from events.services import AcceptedBatch, batch_parse, events_accept, statements_accept, statements_parse
 
 
@@ -22,6 +23,7 @@ class EventsView(APIView):
     """``POST /api/v0/events``: a batch of events, accepted whole (202) or not at all."""
 
     parser_classes = [LimitedJSONParser, LimitedTextJSONParser]
+    renderer_classes = [OrjsonRenderer]
 
     def post(self, request: Request) -> Response:
         # One receive time per request, taken before the body is read: every event shares it.
@@ -38,6 +40,7 @@ class XapiStatementsView(APIView):
     """``POST /api/v0/xapi/statements``: one xAPI Statement or an array, all or nothing."""
 
     parser_classes = [LimitedJSONParser, LimitedTextJSONParser]
+    renderer_classes = [OrjsonRenderer]
 
     def post(self, request: Request) -> Response:
         return _accepted(statements_accept(statements=statements_parse(request.data)))

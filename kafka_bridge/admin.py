@@ -19,7 +19,7 @@ from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from kafka_bridge.models import DeadLetter
-from kafka_bridge.tasks import replay_dead_letters
+from kafka_bridge.queue import replay_enqueue
 from registry.admin import REGISTRY_CSS, ReadOnlyAdmin, status_badge
 from registry.presentation import pretty_json
 
@@ -91,7 +91,7 @@ class DeadLetterAdmin(ReadOnlyAdmin[DeadLetter]):
             return
         try:
             # Never from inside an open transaction (celery-types lacks delay_on_commit; this is it).
-            transaction.on_commit(partial(replay_dead_letters.delay, [str(letter.event_id) for letter in letters]))
+            transaction.on_commit(partial(replay_enqueue, event_ids=[str(letter.event_id) for letter in letters]))
         except Exception as exc:
             # Whatever stopped the publish (Redis down, a timeout), nothing was queued.
             logger.warning("could not queue a replay of %d dead letters: %s", len(letters), type(exc).__name__)

@@ -32,7 +32,7 @@ import io
 import logging
 import math
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -47,8 +47,9 @@ from eventcapture import metrics
 from kafka_bridge.encoding import EncodingError
 from kafka_bridge.models import DeadLetter
 from kafka_bridge.producer import DeliveryFailed, OutgoingRecord, records_produce
+from kafka_bridge.queue import QueuedEvent
 from kafka_bridge.registry_client import RegistryRefused, RegistryUnavailable
-from kafka_bridge.services import EncodingTarget, UnknownSchema, encoding_target
+from kafka_bridge.targets import EncodingTarget, UnknownSchema, encoding_target
 from registry.models import SchemaRevision
 from registry.selectors import schema_revision_get, subject_revision_get
 
@@ -67,31 +68,29 @@ def _reason(error: Exception) -> str:
 # --- Keeping them ----------------------------------------------------------------------------------
 
 
-def dead_letters_record(*, failures: Sequence[tuple[Mapping[str, Any], Exception]]) -> None:
+def dead_letters_record(*, failures: Sequence[tuple[QueuedEvent, Exception]]) -> None:
     """Keep each ``(queued event, error)`` as a dead letter: a new row, or, for an event id
     already kept (its batch retried or re-delivered), one more attempt with the latest reason."""
     now = timezone.now()
-    event_types = _event_types({int(event["schema_id"]) for event, _ in failures})
+    event_types = _event_types({event.schema_id for event, _ in failures})
     with transaction.atomic():
         for event, error in failures:
-            schema_id = int(event["schema_id"])
             _upsert(
-                event_id=str(event["event_id"]),
-                event_type=event_types.get(schema_id, ""),
-                schema_id=schema_id,
-                key=str(event.get("key") or ""),
-                record=event["record"],
+                event_id=event.event_id,
+                event_type=event_types.get(event.schema_id, ""),
+                schema_id=event.schema_id,
+                key=event.key or "",
+                record=event.record,
                 reason=_reason(error),
                 now=now,
             )
     for event, error in failures:
-        schema_id = int(event["schema_id"])
-        metrics.events_dead_lettered(event_type=event_types.get(schema_id))
+        metrics.events_dead_lettered(event_type=event_types.get(event.schema_id))
         logger.error(
             "event %s (%s, schema id %d) kept as a dead letter: %s",
-            event["event_id"],
-            event_types.get(schema_id) or "unknown type",
-            schema_id,
+            event.event_id,
+            event_types.get(event.schema_id) or "unknown type",
+            event.schema_id,
             type(error).__name__,
         )
 
@@ -272,13 +271,8 @@ def _failed_again(letter: DeadLetter, *, reason: str) -> None:
 
 
 def _outgoing(letter: DeadLetter, target: EncodingTarget, value: bytes) -> OutgoingRecord:
-    # The same topic, key and headers batch_deliver gives the record, and the original event id.
-    return OutgoingRecord(
-        topic=target.topic,
-        key=letter.key,
-        value=value,
-        headers=[("event_id", str(letter.event_id).encode()), ("event_type", target.full_name.encode())],
-    )
+    # The record delivery would have sent, with the original event id.
+    return target.record(event_id=str(letter.event_id), key=letter.key, value=value)
 
 
 def _encode(letter: DeadLetter) -> _Encoded:
@@ -286,7 +280,7 @@ def _encode(letter: DeadLetter) -> _Encoded:
     takes it unchanged; ``_StillUndeliverable`` with the reason otherwise."""
     try:
         target = encoding_target(schema_id=letter.schema_id)
-    except (UnknownSchema, RegistryRefused) as exc:
+    except (UnknownSchema, RegistryRefused, EncodingError) as exc:
         raise _StillUndeliverable(_reason(exc)) from exc
     try:
         return _Encoded(letter, _outgoing(letter, target, target.encoder.encode(letter.record)), letter.schema_id)

@@ -1,8 +1,12 @@
 """The one place that owns the Kafka producer.
 
-Lifecycle: built lazily on first use, one per process (Celery prefork children each build their
-own after the fork, never inherit one); ``producer_flush`` is called on worker shutdown so nothing
-buffered is lost; ``producer_reset`` drops it (tests, and after a fork). Nothing runs at import.
+Lifecycle: built lazily on first use, one per process, shared by every thread of it (the worker
+runs its tasks in a thread pool; a prefork child builds its own after the fork, never inherits
+one). With it starts one thread that serves the producer's delivery reports, so a thread that
+produced a batch waits only for its own records' reports while other threads' batches are in
+flight on the same connections. ``producer_flush`` (worker shutdown) stops that thread and
+delivers what is buffered; ``producer_reset`` drops the producer (tests, and after a fork).
+Nothing runs at import.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from django.conf import settings
@@ -20,12 +24,13 @@ from eventcapture import metrics
 
 logger = logging.getLogger(__name__)
 
-_lock = threading.Lock()
-_producer: Producer | None = None
+# How long the reports thread blocks in one poll: the delay before it notices it should stop.
+REPORTS_POLL_SECONDS = 0.1
+# How long a thread waits for room when librdkafka's local queue is full.
+QUEUE_FULL_WAIT_SECONDS = 0.005
 
 
-@dataclass(frozen=True)
-class OutgoingRecord:
+class OutgoingRecord(NamedTuple):
     topic: str
     key: str
     value: bytes
@@ -56,8 +61,8 @@ def _config() -> dict[str, object]:
         "acks": "all",
         "enable.idempotence": True,
         "compression.type": "zstd",
-        # Records of one task arrive together: a short linger packs them into few requests.
-        "linger.ms": 20,
+        # Many batches are in flight at once, so requests fill without waiting long for company.
+        "linger.ms": settings.KAFKA_LINGER_MS,
         "batch.size": 512 * 1024,
         # librdkafka keeps retrying inside this window; past it the task retries the batch.
         "message.timeout.ms": int(settings.KAFKA_DELIVERY_TIMEOUT * 1000),
@@ -65,66 +70,115 @@ def _config() -> dict[str, object]:
     }
 
 
+class _Reports(threading.Thread):
+    """Serves the producer's delivery reports (calls the callbacks) until stopped."""
+
+    def __init__(self, producer: Producer) -> None:
+        super().__init__(name="kafka-delivery-reports", daemon=True)
+        self.producer = producer
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            self.producer.poll(REPORTS_POLL_SECONDS)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.is_alive() and self is not threading.current_thread():
+            self.join()
+
+
+_lock = threading.Lock()
+_producer: Producer | None = None
+_reports: _Reports | None = None
+
+
 def producer_get() -> Producer:
-    global _producer
+    global _producer, _reports
     if _producer is None:
         with _lock:
             if _producer is None:
-                _producer = Producer(_config())
+                producer = Producer(_config())
+                _reports = _Reports(producer)
+                _reports.start()
+                _producer = producer
     return _producer
+
+
+def _reports_stop() -> None:
+    global _reports
+    if _reports is not None:
+        _reports.stop()
+        _reports = None
 
 
 def producer_reset() -> None:
     global _producer
     with _lock:
+        _reports_stop()
         _producer = None
 
 
 def producer_flush(timeout: float = 30.0) -> int:
     """Deliver what is buffered; returns how many records are still undelivered."""
-    if _producer is None:
-        return 0
-    remaining: int = _producer.flush(timeout)
+    with _lock:
+        _reports_stop()
+        if _producer is None:
+            return 0
+        # flush() serves the remaining delivery reports in this thread.
+        remaining: int = _producer.flush(timeout)
     if remaining:
         logger.error("kafka producer closed with %d records undelivered", remaining)
     return remaining
 
 
-def records_produce(records: Sequence[OutgoingRecord], *, timeout: float) -> None:
-    """Produce every record and wait for all delivery reports; raise ``DeliveryFailed`` unless
-    Kafka acknowledged each one."""
-    producer = producer_get()
-    failures: list[KafkaError] = []
-    pending = len(records)
+class _Acknowledgements:
+    """The delivery reports of one call's records. Reports arrive on the reports thread only
+    (flush aside), so the count needs no lock; the waiting thread reads it after ``done``."""
 
-    def on_delivery(error: KafkaError | None, message: Message) -> None:
-        nonlocal pending
-        pending -= 1
+    __slots__ = ("done", "failures", "pending")
+
+    def __init__(self, pending: int) -> None:
+        self.pending = pending
+        self.failures: list[KafkaError] = []
+        self.done = threading.Event()
+        if pending == 0:
+            self.done.set()
+
+    def report(self, error: KafkaError | None, _message: Message) -> None:
         if error is not None:
-            failures.append(error)
+            self.failures.append(error)
             metrics.producer_error(error=error.name())
-            return
-        latency = message.latency()
-        if latency is not None:
-            metrics.kafka_delivered(seconds=latency)
+        self.pending -= 1
+        if self.pending == 0:
+            self.done.set()
 
+
+def records_produce(records: Sequence[OutgoingRecord], *, timeout: float) -> None:
+    """Produce every record and wait for their delivery reports; raise ``DeliveryFailed`` unless
+    Kafka acknowledged each one. Other threads' records are in flight meanwhile."""
+    producer = producer_get()
+    acknowledgements = _Acknowledgements(len(records))
+    report = acknowledgements.report
+    started = time.monotonic()
     for record in records:
         while True:
             try:
                 producer.produce(
-                    record.topic, value=record.value, key=record.key, headers=record.headers, on_delivery=on_delivery
+                    record.topic, value=record.value, key=record.key, headers=record.headers, on_delivery=report
                 )
                 break
             except BufferError:
-                # The local queue is full: serve delivery reports to make room.
-                producer.poll(0.1)
+                # librdkafka's local queue is full: the reports thread makes room.
+                time.sleep(QUEUE_FULL_WAIT_SECONDS)
             except KafkaException as exc:
                 error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
                 metrics.producer_error(error=error.name() if error is not None else type(exc).__name__)
                 raise DeliveryFailed(str(exc), reason="produce_error") from exc
-    deadline = time.monotonic() + timeout
-    while pending > 0 and time.monotonic() < deadline:
-        producer.poll(min(0.5, max(0.0, deadline - time.monotonic())))
+    acknowledgements.done.wait(timeout)
+    failures, pending = list(acknowledgements.failures), acknowledgements.pending
+    if not failures and not pending and records:
+        metrics.kafka_delivered(seconds=time.monotonic() - started)
     if failures or pending:
         reasons = sorted({error.str() for error in failures})
         logger.warning(

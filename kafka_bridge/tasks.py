@@ -1,3 +1,5 @@
+"""The worker's Celery tasks: delivering a queued batch, and replaying dead letters."""
+
 from __future__ import annotations
 
 import logging
@@ -5,21 +7,32 @@ import time
 from typing import Any
 
 from celery import Task, shared_task
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
+from eventcapture.celery import TASK_BODY_SERIALIZER, app
 from kafka_bridge.dead_letters import ReplayInterrupted, dead_letters_replay
+from kafka_bridge.delivery import batch_deliver
+from kafka_bridge.intake import IntakeStep
 from kafka_bridge.producer import DeliveryFailed, producer_flush, producer_reset
+from kafka_bridge.queue import DELIVER_TASK, REPLAY_TASK, QueuedEvent
 from kafka_bridge.registry_client import RegistryUnavailable
-from kafka_bridge.services import batch_deliver
 
 logger = logging.getLogger(__name__)
 
 
+# The worker takes delivery tasks through its intake, many at a time.
+app.steps["worker"].add(IntakeStep)
+
+
+# What the intake does for many tasks at once, for one: tasks that reached Celery's own consumer
+# (queued by an earlier version in the default queue, or handed over by the intake).
 @shared_task(
-    name="kafka_bridge.deliver_batch",
+    name=DELIVER_TASK,
     bind=True,
+    # Its retries are written as the web writes it (kafka_bridge/queue.py).
+    serializer=TASK_BODY_SERIALIZER,
     # The database unreachable (its dead letters cannot be kept) is as transient as Kafka down.
     autoretry_for=(DeliveryFailed, RegistryUnavailable, OperationalError, InterfaceError),
     # Kafka down means retry until it is back, never drop: no retry limit, backoff capped at 5 min.
@@ -31,9 +44,10 @@ logger = logging.getLogger(__name__)
     # Celery acknowledge (drop) the batch. Keep trying; the worker can do nothing without Redis.
     retry_kwargs={"retry": True, "retry_policy": {"max_retries": None, "interval_start": 1, "interval_max": 30}},
 )
-def deliver_batch(self: Task[Any, Any], events: list[dict[str, Any]], queued_at: float | None = None) -> None:
+def deliver_batch(self: Task[Any, Any], events: list[Any], queued_at: float | None = None) -> None:
+    # `events`: kafka_bridge.queue.QueuedEvent rows, as JSON arrays.
     try:
-        batch_deliver(events=events, retrying=self.request.retries > 0)
+        batch_deliver(events=[QueuedEvent.from_task(item) for item in events], retrying=self.request.retries > 0)
     except (DeliveryFailed, RegistryUnavailable) as exc:
         delivery_stall_report(queued_at=queued_at, now=time.time(), events=len(events), error=exc)
         raise
@@ -54,7 +68,7 @@ def delivery_stall_report(*, queued_at: float | None, now: float, events: int, e
 
 
 @shared_task(
-    name="kafka_bridge.replay_dead_letters",
+    name=REPLAY_TASK,
     # Kafka or the external registry not answering: try again later; only pending letters are replayed.
     autoretry_for=(ReplayInterrupted, OperationalError, InterfaceError),
     max_retries=None,
@@ -69,10 +83,13 @@ def replay_dead_letters(event_ids: list[str]) -> None:
 
 @worker_process_init.connect
 def _producer_after_fork(**_: Any) -> None:
-    # A forked child must never use a producer (and its threads) built in the parent.
+    # A forked child (a prefork pool) must never use a producer (and its threads) built in the parent.
     producer_reset()
 
 
 @worker_process_shutdown.connect
+@worker_shutdown.connect
 def _producer_on_shutdown(**_: Any) -> None:
+    # After the pool finished the batches in hand: deliver what is still buffered. The thread pool
+    # shares the worker's process (worker_shutdown); a prefork child has its own (worker_process_shutdown).
     producer_flush()

@@ -11,10 +11,11 @@ from django.contrib.auth.models import Group
 from django.test import Client
 
 from kafka_bridge.producer import producer_flush, producer_reset
-from kafka_bridge.services import encoding_cache_clear
+from kafka_bridge.targets import encoding_cache_clear
 from kafka_bridge.topics import topics_ensure
 from registry.selectors import registry_cache_clear
 from registry.services import catalogue_load
+from tests.queues import queues_purge
 
 
 def _catalogue_loaded() -> Iterator[None]:
@@ -58,14 +59,15 @@ def kafka_topics(_run_topics: None, committed_catalogue: None) -> None:
 
 @pytest.fixture
 def celery_worker_thread(committed_catalogue: None) -> Iterator[None]:
-    """A real Celery worker consuming the real Redis queue, in a thread of this process."""
+    """A real Celery worker consuming the real Redis queue, in a thread of this process, with a
+    pool of threads sharing one producer as the service's worker does."""
     from celery.contrib.testing.worker import start_worker
 
     from eventcapture.celery import app
 
-    app.control.purge()
+    queues_purge()
     producer_reset()
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+    with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False, shutdown_timeout=30):
         yield
     producer_flush()
     producer_reset()

@@ -16,7 +16,7 @@ from django.core.management import CommandError, call_command
 
 from kafka_bridge.consumer import TopicTail
 from kafka_bridge.registry_client import registry_client_reset
-from kafka_bridge.services import encoding_cache_clear
+from kafka_bridge.targets import encoding_cache_clear
 from registry.models import SchemaRevision, kafka_topic_name
 from tests.factories import NUDGED_EXAMPLE, batch, nudged
 

@@ -92,8 +92,9 @@ def drill_api(drill_stack: DrillStack, committed_catalogue: None, live_server: A
 def drill_workers(
     drill_stack: DrillStack, committed_catalogue: None, settings: Any, request: pytest.FixtureRequest
 ) -> Iterator[WorkerStart]:
-    """Starts real worker processes (``celery -A eventcapture worker``, prefork, 2 processes) on
-    the test database, the drills' Redis and Kafka, and this run's topics; all stopped at the end."""
+    """Starts real workers (``celery -A eventcapture worker``, with its pool of threads as the
+    service runs it) on the test database, the drills' Redis and Kafka, and this run's topics; all
+    stopped at the end."""
     env = {
         "DJANGO_SETTINGS_MODULE": "eventcapture.settings",
         "SECRET_KEY": settings.SECRET_KEY,

@@ -149,7 +149,12 @@ class DrillStack:
     def queue_depth(self) -> QueueDepth:
         client = self.redis()
         try:
-            queued = sum(int(client.llen(key)) for key in client.scan_iter("celery*") if client.type(key) == b"list")
+            queued = sum(
+                int(client.llen(key))
+                for pattern in ("celery*", "deliver*")
+                for key in client.scan_iter(pattern)
+                if client.type(key) == b"list"
+            )
             return QueueDepth(queued=queued, unacked=int(client.hlen("unacked")))
         finally:
             client.close()
@@ -251,15 +256,15 @@ def drill_stack_stop(stack: DrillStack) -> None:
 
 
 class Worker:
-    """``celery -A eventcapture worker`` as a process group of its own (main process and pool)."""
+    """``celery -A eventcapture worker`` as the service runs it (its pool of threads, as settings
+    say), a process group of its own."""
 
-    def __init__(self, *, name: str, env: dict[str, str], stack: DrillStack, concurrency: int = 2) -> None:
+    def __init__(self, *, name: str, env: dict[str, str], stack: DrillStack) -> None:
         self.name = name
         stack.logs.mkdir(parents=True, exist_ok=True)
         self.log_path = stack.logs / f"worker-{name}.log"
-        command = [sys.executable, "-m", "celery", "-A", "eventcapture", "worker", "--pool", "prefork"]
-        command += ["--concurrency", str(concurrency), "--loglevel", "INFO", "--hostname", f"{name}@%h"]
-        command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+        command = [sys.executable, "-m", "celery", "-A", "eventcapture", "worker", "--loglevel", "INFO"]
+        command += ["--hostname", f"{name}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -284,32 +289,8 @@ class Worker:
 
         wait_for(ready, timeout=timeout, what=f"worker {self.name} to be ready")
 
-    def pool_processes_delivered(self) -> int:
-        """How many of the pool processes have delivered a batch (so have a connected producer)."""
-        return len(set(re.findall(r"/ForkPoolWorker-(\d+)\] Task \S+ succeeded", self.log())))
-
-    def pool_pids(self) -> list[int]:
-        """The pool processes (children of the main process)."""
-        pids = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if int(fields[1]) == self.pid and fields[0] != "Z":
-                pids.append(int(stat.parent.name))
-        return sorted(pids)
-
-    def kill_pool_process(self) -> int:
-        """SIGKILLs one pool process (the main process notices and rejects its task for requeue)."""
-        pids = self.pool_pids()
-        if not pids:
-            raise DrillError(f"worker {self.name} has no pool process")
-        os.kill(pids[0], signal.SIGKILL)
-        return pids[0]
-
     def kill(self) -> None:
-        """SIGKILLs the whole worker, main and pool processes, as a crash or the OOM killer would."""
+        """SIGKILLs the whole worker (its process group), as a crash or the OOM killer would."""
         with suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGKILL)
         self.process.wait(timeout=30)

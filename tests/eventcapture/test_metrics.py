@@ -11,7 +11,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,13 +22,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.test import APIClient
 
 from eventcapture import metrics
-from eventcapture.celery import app as celery_app
 from events.identity import Identity
 from events.services import batch_prepare
+from kafka_bridge.delivery import batch_deliver
 from kafka_bridge.producer import DeliveryFailed, producer_reset
-from kafka_bridge.services import batch_deliver
+from kafka_bridge.queue import QueuedEvent
 from tests.factories import batch, nudged
 from tests.ports import closed_port
+from tests.queues import queues_purge
 
 EVENTS = "/api/v0/events"
 NUDGED = "org.openstax.ec.nudged_v1"
@@ -234,15 +234,16 @@ def test_the_latency_histogram_is_labelled_by_url_pattern_never_by_raw_path():
 @pytest.mark.integration
 @pytest.mark.usefixtures("catalogue")
 def test_queue_depth_is_the_number_of_batches_waiting_in_redis():
-    celery_app.control.purge()
+    queues_purge()
     try:
         for _ in range(3):
             assert post(batch(nudged())).status_code == 202
         samples = parsed(scrape()[2])
-        assert samples[("eventcapture_queue_depth", (("queue", "celery"),))] == 3
+        assert samples[("eventcapture_queue_depth", (("queue", "deliver"),))] == 3
+        assert samples[("eventcapture_queue_depth", (("queue", "celery"),))] == 0
     finally:
-        celery_app.control.purge()
-    assert parsed(scrape()[2])[("eventcapture_queue_depth", (("queue", "celery"),))] == 0
+        queues_purge()
+    assert parsed(scrape()[2])[("eventcapture_queue_depth", (("queue", "deliver"),))] == 0
 
 
 @pytest.mark.usefixtures("unreachable_queue")
@@ -324,7 +325,7 @@ def test_a_batch_kafka_does_not_acknowledge_counts_its_events_as_failed_and_the_
     batches = value("eventcapture_batches_delivered_total")
 
     with pytest.raises(DeliveryFailed) as raised:
-        batch_deliver(events=[asdict(event) for event in prepared.events])
+        batch_deliver(events=prepared.events)
 
     assert raised.value.reason in {"delivery_error", "delivery_timeout"}
     assert value("eventcapture_events_failed_total", event_type=NUDGED, reason=raised.value.reason) >= 2
@@ -342,7 +343,7 @@ def test_a_batch_the_worker_cannot_deliver_is_retried_and_the_retry_counted():
     assert post(batch(nudged())).status_code == 202
 
     assert wait_for(lambda: value("eventcapture_task_retries_total", **labels) > retries)
-    celery_app.control.purge()
+    queues_purge()
 
 
 # --- Several processes -------------------------------------------------------------------------
@@ -412,7 +413,7 @@ def test_keeping_a_dead_letter_moves_the_dead_lettered_counter():
     revision = SchemaRevision.objects.get(major__full_name="org.openstax.ec.nudged_v1")
     name = "eventcapture_events_dead_lettered_total"
     before = value(name, event_type="org.openstax.ec.nudged_v1")
-    event = {"event_id": "7c1e4b2a-0000-4000-8000-000000000001", "schema_id": revision.pk, "key": "k", "record": {}}
+    event = QueuedEvent("7c1e4b2a-0000-4000-8000-000000000001", revision.pk, "k", {})
 
     dead_letters_record(failures=[(event, EncodingError("does not fit"))])
 

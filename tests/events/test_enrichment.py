@@ -1,10 +1,19 @@
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 import pytest
 
-from events.enrichment import occurred_at_millis, query_parse, rfc3339_parse, source_uri_split, uuid_or_none
+from events.enrichment import (
+    occurred_at_millis,
+    query_parse,
+    rfc3339_epoch_microseconds,
+    rfc3339_parse,
+    source_uri_split,
+    uuid_or_none,
+)
+from events.services import event_ids
 
 
 @pytest.mark.parametrize(
@@ -45,16 +54,18 @@ def test_it_query_parse_gives_none_without_a_question_mark():
 def test_it_corrects_clock_skew_as_the_spec_example_says():
     day = "2020-01-01T00:00:"
     result = occurred_at_millis(
-        occurred=rfc3339_parse(day + "42Z"), sent=rfc3339_parse(day + "45Z"), received=rfc3339_parse(day + "38Z")
+        occurred=rfc3339_epoch_microseconds(day + "42Z"),
+        sent=rfc3339_epoch_microseconds(day + "45Z"),
+        received=rfc3339_epoch_microseconds(day + "38Z"),
     )
     assert result == int(datetime(2020, 1, 1, 0, 0, 35, tzinfo=UTC).timestamp() * 1000)
 
 
 def test_it_floors_occurred_at_to_whole_milliseconds():
-    occurred = rfc3339_parse("1970-01-01T00:00:00.0019Z")
-    same = rfc3339_parse("1970-01-01T00:00:00Z")
+    occurred = rfc3339_epoch_microseconds("1970-01-01T00:00:00.0019Z")
+    same = rfc3339_epoch_microseconds("1970-01-01T00:00:00Z")
     assert occurred_at_millis(occurred=occurred, sent=same, received=same) == 1
-    before = rfc3339_parse("1969-12-31T23:59:59.9991Z")
+    before = rfc3339_epoch_microseconds("1969-12-31T23:59:59.9991Z")
     assert occurred_at_millis(occurred=before, sent=same, received=same) == -1
 
 
@@ -74,3 +85,15 @@ def test_it_keeps_only_uuids_from_a_device_cookie():
     assert uuid_or_none("not-a-uuid") is None
     assert uuid_or_none("") is None
     assert uuid_or_none(None) is None
+
+
+def test_event_ids_are_distinct_random_uuids_in_canonical_text():
+    ids = event_ids(2000)
+
+    assert len(set(ids)) == 2000
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+    assert event_ids(0) == []

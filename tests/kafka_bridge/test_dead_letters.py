@@ -28,15 +28,18 @@ from django.urls import reverse
 
 from kafka_bridge.consumer import DecodedRecord, TopicTail
 from kafka_bridge.dead_letters import dead_letters_record, dead_letters_replay
+from kafka_bridge.delivery import batch_deliver
 from kafka_bridge.models import DeadLetter
 from kafka_bridge.producer import producer_reset
+from kafka_bridge.queue import QueuedEvent
 from kafka_bridge.registry_client import registry_client_reset
-from kafka_bridge.services import batch_deliver, encoding_cache_clear
+from kafka_bridge.targets import encoding_cache_clear
 from kafka_bridge.tasks import deliver_batch
 from kafka_bridge.topics import topics_ensure
 from registry.models import EventMajor, SchemaRevision, kafka_topic_name
 from registry.services import revision_create
 from tests.factories import NUDGED_EXAMPLE, batch, nudged, nudged_record
+from tests.queues import queues_purge
 
 NUDGED = "org.openstax.ec.nudged_v1"
 STARTED_SESSION = "org.openstax.ec.started_session_v1"
@@ -50,21 +53,16 @@ def revision(full_name: str = NUDGED, number: int = 1) -> SchemaRevision:
     return SchemaRevision.objects.get(major__full_name=full_name, revision=number)
 
 
-def queued(*, schema_id: int, record: dict[str, Any], event_id: str | None = None) -> dict[str, Any]:
+def queued(*, schema_id: int, record: dict[str, Any], event_id: str | None = None) -> QueuedEvent:
     """One event as a deliver_batch task carries it."""
-    return {
-        "event_id": event_id or str(uuid.uuid4()),
-        "schema_id": schema_id,
-        "key": NUDGED_EXAMPLE["session_uuid"],
-        "record": record,
-    }
+    return QueuedEvent(event_id or str(uuid.uuid4()), schema_id, NUDGED_EXAMPLE["session_uuid"], record)
 
 
-def kept(event: dict[str, Any], *, reason: str = "EncodingError: does not fit", **fields: Any) -> DeadLetter:
+def kept(event: QueuedEvent, *, reason: str = "EncodingError: does not fit", **fields: Any) -> DeadLetter:
     """``event`` kept as a dead letter through the service, then ``fields`` set on it."""
     dead_letters_record(failures=[(event, ValueError(reason))])
-    DeadLetter.objects.filter(event_id=event["event_id"]).update(reason=reason, **fields)
-    return DeadLetter.objects.get(event_id=event["event_id"])
+    DeadLetter.objects.filter(event_id=event.event_id).update(reason=reason, **fields)
+    return DeadLetter.objects.get(event_id=event.event_id)
 
 
 def row(letter: DeadLetter) -> dict[str, Any]:
@@ -161,11 +159,11 @@ def test_a_second_failure_of_a_kept_event_counts_an_attempt_and_keeps_when_it_wa
 
     again = DeadLetter.objects.get()
     assert again.pk == first.pk
-    assert str(again.event_id) == event["event_id"]
+    assert str(again.event_id) == event.event_id
     assert again.event_type == NUDGED
     assert again.schema_id == revision().pk
     assert again.key == NUDGED_EXAMPLE["session_uuid"]
-    assert again.record == event["record"]
+    assert again.record == event.record
     assert again.status == DeadLetter.Status.PENDING
     assert (again.attempts, again.reason) == (2, "RuntimeError: second")
     assert again.first_seen == first.first_seen
@@ -185,7 +183,7 @@ def test_an_event_whose_revision_cannot_be_loaded_is_kept_without_a_type_and_sta
     assert (report.selected, report.replayed, report.still_failing, report.skipped) == (1, 0, 1, 0)
     assert (letter.attempts, letter.reason) == (2, "UnknownSchema: no schema revision 999999")
     # Logs name the event and the kind of failure, never a value of the record.
-    assert event["event_id"] in caplog.text
+    assert event.event_id in caplog.text
     assert "UnknownSchema" in caplog.text
     for value in ("6e0f3e8a-5a6b-4f47-9f0c-8a2a6f5c9d11", NUDGED_EXAMPLE["session_uuid"], "study_guides"):
         assert value not in caplog.text
@@ -263,7 +261,7 @@ def test_a_later_revision_that_would_drop_a_value_is_never_used(catalogue):
     assert letter.reason.endswith(
         f"; the latest revision r{without.revision} (schema id {without.pk}) would change it: channel would be dropped"
     )
-    assert letter.record == event["record"]
+    assert letter.record == event.record
 
 
 def test_a_replay_stops_when_kafka_does_not_answer_and_leaves_the_dead_letters_as_they_were(catalogue, settings):
@@ -372,9 +370,8 @@ def test_a_dead_letters_page_shows_its_record_pretty_printed_and_nothing_to_edit
 def test_the_replay_action_queues_one_replay_task_for_the_pending_letters_selected(
     editor, letters, django_capture_on_commit_callbacks
 ):
-    from eventcapture.celery import app
 
-    app.control.purge()
+    queues_purge()
     selected = [letters["refused"], letters["replayed"]]
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -391,15 +388,14 @@ def test_the_replay_action_queues_one_replay_task_for_the_pending_letters_select
     ]
     assert queued_tasks() == [("kafka_bridge.replay_dead_letters", [[str(letters["refused"].event_id)]])]
     assert LogEntry.objects.get().change_message == "Queued a replay."
-    app.control.purge()
+    queues_purge()
 
 
 # Reads the real queue (Redis) to see what the action put there.
 @pytest.mark.integration
 def test_analysts_see_dead_letters_but_cannot_replay_them(analyst, letters, django_capture_on_commit_callbacks):
-    from eventcapture.celery import app
 
-    app.control.purge()
+    queues_purge()
     letter = letters["refused"]
 
     changelist = analyst.get(reverse(CHANGELIST))
@@ -578,9 +574,9 @@ def test_a_retry_of_the_batch_that_delivers_a_kept_event_marks_its_dead_letter_d
     deliver_batch.apply(args=([event, still_bad],), retries=1, throw=True)
     producer_reset()
 
-    delivered = DeadLetter.objects.get(event_id=event["event_id"])
-    pending = DeadLetter.objects.get(event_id=still_bad["event_id"])
+    delivered = DeadLetter.objects.get(event_id=event.event_id)
+    pending = DeadLetter.objects.get(event_id=still_bad.event_id)
     assert delivered.status == DeadLetter.Status.DELIVERED
     assert delivered.replayed_at is not None
     assert (pending.status, pending.attempts) == (DeadLetter.Status.PENDING, 2)
-    assert dead_letters_replay(ids=[event["event_id"]]).skipped == 1
+    assert dead_letters_replay(ids=[event.event_id]).skipped == 1

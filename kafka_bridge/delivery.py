@@ -1,0 +1,49 @@
+"""Delivering a queued batch: encode every event, produce them, return once Kafka acknowledged
+all. Events that cannot be encoded become dead letters and the rest is still delivered."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from django.conf import settings
+
+from eventcapture import metrics
+from kafka_bridge.dead_letters import dead_letters_mark_delivered, dead_letters_record
+from kafka_bridge.encoding import EncodingError
+from kafka_bridge.producer import DeliveryFailed, OutgoingRecord, records_produce
+from kafka_bridge.queue import QueuedEvent
+from kafka_bridge.registry_client import RegistryRefused
+from kafka_bridge.targets import UnknownSchema, encoding_target
+
+
+def batch_deliver(*, events: Sequence[QueuedEvent], retrying: bool = False) -> None:
+    """Encode and produce every event of a batch, returning once Kafka acknowledged all; raises
+    ``DeliveryFailed`` or ``RegistryUnavailable`` (retry the batch). ``retrying``: an earlier
+    attempt of this batch may have left dead letters that this one delivers."""
+    records: list[OutgoingRecord] = []
+    undeliverable: list[tuple[QueuedEvent, Exception]] = []
+    type_counts: Counter[str] = Counter()
+    for event in events:
+        try:
+            target = encoding_target(schema_id=event.schema_id)
+            value = target.encoder.encode(event.record)
+        except (UnknownSchema, EncodingError, RegistryRefused) as exc:
+            # Permanent: retrying cannot help. Kept as a dead letter below, logged there.
+            undeliverable.append((event, exc))
+            continue
+        records.append(target.record(event_id=event.event_id, key=event.key, value=value))
+        type_counts[target.full_name] += 1
+    if undeliverable:
+        # Kept before any record of the batch is produced and acknowledged: a crash in between
+        # re-delivers the task, which counts one more attempt; nothing is lost.
+        dead_letters_record(failures=undeliverable)
+    try:
+        records_produce(records, timeout=settings.KAFKA_DELIVERY_TIMEOUT)
+    except DeliveryFailed as exc:
+        metrics.events_failed(counts=type_counts, reason=exc.reason)
+        raise
+    metrics.batch_delivered(counts=type_counts)
+    if retrying:
+        failed = {event.event_id for event, _ in undeliverable}
+        dead_letters_mark_delivered(event_ids=[event.event_id for event in events if event.event_id not in failed])

@@ -1,0 +1,170 @@
+"""Group commit (kafka_bridge/queue.py): batches that arrive while a publish is in flight go
+together in the next one; each request returns only once its own batch was published."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+from eventcapture.exceptions import QueueUnavailable
+from kafka_bridge.queue import BatchQueue, QueuedEvent
+
+
+def events(count: int) -> list[QueuedEvent]:
+    return [QueuedEvent(str(uuid.uuid4()), 1, "key", {"n": n}) for n in range(count)]
+
+
+def ids(*batches: list[QueuedEvent]) -> set[str]:
+    return {event.event_id for batch in batches for event in batch}
+
+
+class Publisher:
+    """Records each publish; the first one waits until ``release`` is set."""
+
+    def __init__(self, *, fail: BaseException | None = None, fail_call: int | None = None) -> None:
+        self.published: list[list[QueuedEvent]] = []
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.fail = fail
+        self.fail_call = fail_call  # the one publish (counting from 0) that fails; None: all
+
+    def __call__(self, batch: list[QueuedEvent]) -> None:
+        call = len(self.published)
+        self.published.append(batch)
+        self.entered.set()
+        if call == 0:
+            assert self.release.wait(10)
+        if self.fail is not None and self.fail_call in (None, call):
+            raise self.fail
+
+
+def put_in_thread(queue: BatchQueue, batch: list[QueuedEvent], outcomes: list[object]) -> threading.Thread:
+    def put() -> None:
+        try:
+            queue.put(batch)
+            outcomes.append("queued")
+        except QueueUnavailable as exc:
+            outcomes.append(exc)
+
+    thread = threading.Thread(target=put)
+    thread.start()
+    return thread
+
+
+def wait_until_waiting(queue: BatchQueue, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while len(queue._waiting) < count:  # the batches waiting for the publish in flight
+        assert time.monotonic() < deadline, "the batches never started waiting"
+        time.sleep(0.001)
+
+
+def test_a_lone_batch_is_published_at_once_as_it_is():
+    publisher = Publisher()
+    publisher.release.set()
+    batch = events(3)
+
+    BatchQueue(publisher).put(batch)
+
+    assert publisher.published == [batch]
+
+
+def test_batches_that_arrive_during_a_publish_go_together_in_the_next_one():
+    publisher = Publisher()
+    queue = BatchQueue(publisher)
+    first, second, third = events(1), events(2), events(1)
+    outcomes: list[object] = []
+    threads = [put_in_thread(queue, first, outcomes)]
+    assert publisher.entered.wait(10)
+    threads += [put_in_thread(queue, second, outcomes), put_in_thread(queue, third, outcomes)]
+    wait_until_waiting(queue, 2)
+    # Neither returned while their batches were not published.
+    assert outcomes == []
+
+    publisher.release.set()
+    for thread in threads:
+        thread.join(10)
+
+    assert outcomes == ["queued"] * 3
+    assert publisher.published[0] == first
+    assert len(publisher.published) == 2
+    assert ids(publisher.published[1]) == ids(second, third)
+
+
+def test_a_group_never_passes_the_most_events_a_task_may_carry():
+    publisher = Publisher()
+    queue = BatchQueue(publisher, max_events=4)
+    outcomes: list[object] = []
+    threads = [put_in_thread(queue, events(1), outcomes)]
+    assert publisher.entered.wait(10)
+    waiting = [events(3), events(3), events(1)]
+    for batch in waiting:
+        threads.append(put_in_thread(queue, batch, outcomes))
+        wait_until_waiting(queue, len(threads) - 1)
+
+    publisher.release.set()
+    for thread in threads:
+        thread.join(10)
+
+    assert outcomes == ["queued"] * 4
+    assert [len(batch) for batch in publisher.published] == [1, 3, 4]
+    assert ids(*publisher.published[1:]) == ids(*waiting)
+
+
+def test_when_a_publish_fails_every_batch_it_carried_is_refused_with_retry_after_and_the_next_one_goes():
+    publisher = Publisher(fail=ConnectionError("redis is down"))
+    queue = BatchQueue(publisher)
+    outcomes: list[object] = []
+    threads = [put_in_thread(queue, events(1), outcomes)]
+    assert publisher.entered.wait(10)
+    threads.append(put_in_thread(queue, events(1), outcomes))
+    wait_until_waiting(queue, 1)
+
+    publisher.release.set()
+    for thread in threads:
+        thread.join(10)
+
+    assert len(outcomes) == 2
+    for outcome in outcomes:
+        assert isinstance(outcome, QueueUnavailable)
+        assert outcome.headers == {"Retry-After": "5"}
+        assert isinstance(outcome.__cause__, ConnectionError)
+    publisher.fail = None
+    queue.put(events(1))
+    assert len(publisher.published) == 3
+
+
+def test_a_publish_stopped_by_the_process_ending_refuses_the_batches_it_carried_and_ends_its_thread():
+    stopping = SystemExit(0)
+    publisher = Publisher(fail=stopping, fail_call=1)
+    queue = BatchQueue(publisher)
+    outcomes: list[object] = []
+    ended: list[BaseException] = []
+
+    def put_catching_everything(batch: list[QueuedEvent]) -> None:
+        try:
+            queue.put(batch)
+            outcomes.append("queued")
+        except QueueUnavailable as exc:
+            outcomes.append(exc)
+        except BaseException as exc:
+            ended.append(exc)
+
+    threads = [threading.Thread(target=put_catching_everything, args=(events(1),))]
+    threads[0].start()
+    assert publisher.entered.wait(10)
+    # Two batches wait for the publish in flight; the next publish carries both, and is stopped.
+    for number in (1, 2):
+        threads.append(threading.Thread(target=put_catching_everything, args=(events(1),)))
+        threads[-1].start()
+        wait_until_waiting(queue, number)
+    publisher.release.set()
+    for thread in threads:
+        thread.join(10)
+
+    assert ended == [stopping]
+    # The first publish's batch is queued; of the two the stopped publish carried, the one whose
+    # thread did not publish is refused.
+    assert len(outcomes) == 2
+    assert outcomes.count("queued") == 1
+    assert sum(isinstance(outcome, QueueUnavailable) for outcome in outcomes) == 1
