@@ -34,7 +34,7 @@ class Process:
         self.command = command
         log.parent.mkdir(parents=True, exist_ok=True)
         self.log = log
-        with log.open("ab") as output:
+        with log.open("wb") as output:
             self.popen = subprocess.Popen(
                 command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
             )
@@ -91,12 +91,33 @@ class WorkerControl:
                 return
         raise TimeoutError(f"the worker did not answer a ping within {timeout:.0f}s:\n{process.log_tail()}")
 
+    def _intake(self, command: str) -> bool:
+        """A worker with an intake (kafka_bridge/intake.py) takes batches through it, not through
+        Celery's consumer; True when it answered ``command``."""
+        replies = self.app.control.broadcast(command, reply=True, timeout=5, limit=1) or []
+        return any("ok" in answer for reply in replies for answer in reply.values())
+
+    def consuming(self) -> bool:
+        replies = self.app.control.inspect(timeout=2).active_queues() or {}
+        return any(queue["name"] == QUEUE for queues in replies.values() for queue in queues)
+
     def pause(self) -> None:
-        if not self.app.control.cancel_consumer(QUEUE, reply=True, timeout=5):
-            raise RuntimeError("the worker did not stop consuming")
+        if self._intake("intake_pause"):
+            return
+        # Without an intake: Celery's consumer. A worker that has just started may still be
+        # setting it up: ask until it holds.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            self.app.control.cancel_consumer(QUEUE, reply=True, timeout=5, limit=1)
+            if not self.consuming():
+                return
+            time.sleep(0.5)
+        raise RuntimeError("the worker did not stop consuming")
 
     def resume(self) -> None:
-        if not self.app.control.add_consumer(QUEUE, reply=True, timeout=5):
+        if self._intake("intake_resume"):
+            return
+        if not self.app.control.add_consumer(QUEUE, reply=True, timeout=5, limit=1):
             raise RuntimeError("the worker did not resume consuming")
 
 

@@ -209,14 +209,14 @@ class Bench:
         queued = (result.fill.requests - result.fill.non_2xx) * shape
         started = time.monotonic()
         control.resume()
-        took = wait_until(lambda: size() >= before + queued, timeout=self.options.drain_timeout, interval=0.05)
-        result.drain_complete = took is not None
+        done = wait_until(lambda: size() >= before + queued, timeout=self.options.drain_timeout, interval=0.05)
+        result.drain_complete = done is not None
         drained = size() - before
-        result.drain_events_per_s = drained / (took if took is not None else time.monotonic() - started)
+        result.drain_events_per_s = drained / (time.monotonic() - started)
         say(
             f"{shape}-event: queued {queued:,} events in {result.fill.seconds:.0f}s "
             f"({result.fill.per_second:,.0f} req/s with the worker stopped); "
-            f"drained at {result.drain_events_per_s:,.0f} events/s{'' if took else ' (incomplete)'}"
+            f"drained at {result.drain_events_per_s:,.0f} events/s{'' if done is not None else ' (incomplete)'}"
         )
         # Accept with the worker running.
         before = size()

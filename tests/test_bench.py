@@ -39,8 +39,8 @@ def test_a_smoke_run_of_the_bench_prints_every_row(tmp_path):
     )
 
     assert result.returncode == 0, result.stderr[-3000:]
-    rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
-    labels = [row.split("|")[1].strip() for row in rows[1:]]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("|")]
+    labels = [row.split("|")[1].strip() for row in rows[2:]]
     for expected in (
         "50-event requests, accepted, worker running",
         "single-event requests, accepted, worker running",
