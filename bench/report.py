@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from bench.load import percentile
-
-if TYPE_CHECKING:
-    from bench.run import Results, ShapeResult
+from bench.results import Results, ShapeResult
 
 # The acceptance: ratios to the ceilings, measured side by side in one run.
 ACCEPT_TARGET = 0.4

@@ -31,58 +31,16 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
 
 from bench import events, kafka, load, processes, report
+from bench.results import Options, Results, ShapeResult
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES = (50, 1)
-
-
-@dataclass(frozen=True)
-class Options:
-    service_root: Path
-    seconds: float  # each closed-loop run
-    steady_seconds: float  # each open-loop run (the 50-event one runs longer to reach memory_events)
-    memory_events: int
-    produce_count: int
-    output: Path | None
-    smoke: bool
-
-    @property
-    def drain_timeout(self) -> float:
-        return 30 if self.smoke else 600
-
-
-@dataclass
-class ShapeResult:
-    events: int
-    ceiling: load.ClosedLoop
-    fill: load.ClosedLoop | None = None
-    drain_events_per_s: float = 0.0
-    drain_complete: bool = False
-    accept: load.ClosedLoop | None = None
-    delivered_during_accept: float = 0.0
-    catch_up_s: float | None = None
-    steady: load.OpenLoop | None = None
-    steady_202_to_kafka_ms: list[float] = field(default_factory=list)
-    steady_in_kafka_after_s: float | None = None
-
-
-@dataclass
-class Results:
-    options: Options
-    started: datetime
-    shapes: dict[int, ShapeResult]
-    produce_ceiling: float = 0.0
-    memory_samples: list[tuple[float, processes.Memory]] = field(default_factory=list)
-    memory_events: int = 0
-    peak: processes.Memory | None = None
-    commands: list[str] = field(default_factory=list)
 
 
 def say(message: str) -> None:
