@@ -151,12 +151,13 @@ Machine: {machine}.
   (a batch of 50 nudged events of one session, or a single one), to the bare-Django ceiling
   (`bench/ceiling_app.py`: parse the body with orjson, mint the ids, answer 202; no DRF, no
   middleware, no validation, no queue) and to the service, both under the service's gunicorn
-  settings. The service runs as `make run` runs it, with rate limits off, and its worker delivers
-  meanwhile.
+  settings; each ceiling is the better of two runs. The service runs as `make run` runs it, with
+  rate limits off, and its worker delivers meanwhile.
 - **drain**: the worker stops consuming (Celery's remote control) while wrk fills the queue for
   {options.seconds:.0f} s; then it resumes with the web idle, and the rate is the queued events
   over the time until Kafka holds them all. The ceiling is one Python process that Avro-encodes
-  (fastavro, Confluent framing) and produces the same records with the same delivery settings.
+  (fastavro, Confluent framing) and produces the same records with the same delivery settings,
+  the better of two runs.
 - **delivered during the load**: what reached Kafka while wrk ran, and how long after it stopped
   the topic held every accepted event.
 - **steady**: an open-loop generator (`bench/load.py`) starting requests at half the accepted
@@ -169,7 +170,7 @@ Machine: {machine}.
 
 ## Commands
 
-    make bench            # this page (about 10 minutes)
+    make bench            # this page (about 12 minutes)
     scripts/bench --smoke # a few seconds a phase: checks that the bench runs; numbers mean little
 
 What ran:

@@ -41,6 +41,8 @@ from bench.results import Options, Results, ShapeResult
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES = (50, 1)
+# Each ceiling is measured this many times; the best counts.
+CEILING_RUNS = 2
 
 
 def say(message: str) -> None:
@@ -89,18 +91,22 @@ class Bench:
             url = f"http://127.0.0.1:{port}/api/v0/events"
             processes.wait_for_http(f"http://127.0.0.1:{port}/ping", process=ceiling, timeout=30)
             for size in SHAPES:
-                result = self.wrk(url, size)
+                # A ceiling is the best the machine did: a passing stall must not lower it.
+                result = max((self.wrk(url, size) for _ in range(CEILING_RUNS)), key=lambda run: run.per_second)
                 say(f"ceiling, {size}-event requests: {result.per_second:,.0f} req/s, p99 {result.p99_ms:.1f} ms")
                 self.results.shapes[size] = ShapeResult(events=size, ceiling=result)
         finally:
             ceiling.stop()
         topic = f"{self.prefix}ceiling"
         kafka.topic_create(self.bootstrap, topic)
-        self.results.produce_ceiling = kafka.produce_ceiling(
-            bootstrap=self.bootstrap,
-            topic=topic,
-            schema=events.avro_schema(self.options.service_root),
-            count=self.options.produce_count,
+        self.results.produce_ceiling = max(
+            kafka.produce_ceiling(
+                bootstrap=self.bootstrap,
+                topic=topic,
+                schema=events.avro_schema(self.options.service_root),
+                count=self.options.produce_count,
+            )
+            for _ in range(CEILING_RUNS)
         )
         say(f"one process encoding and producing: {self.results.produce_ceiling:,.0f} events/s")
 
