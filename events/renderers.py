@@ -3,11 +3,13 @@ standard library's encoder for the ids of a large batch)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer
+from rest_framework.request import Request
 from rest_framework.utils.encoders import JSONEncoder
 
 # What orjson does not know itself (lazy translations, say) is written as DRF would write it.
@@ -25,3 +27,15 @@ class OrjsonRenderer(BaseRenderer):
         if data is None:
             return b""
         return orjson.dumps(data, default=_drf_default)
+
+
+class JsonAnswers(DefaultContentNegotiation):
+    """The ingestion endpoints answer JSON whatever a client's Accept header says (a beacon sends
+    ``*/*``, old clients anything), so the header is not parsed on every request; the parser is
+    still chosen by Content-Type (415 for others)."""
+
+    def select_renderer(
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        renderer = next(iter(renderers))
+        return renderer, renderer.media_type

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from events.identity import identity_from_request
 from events.parsers import LimitedJSONParser, LimitedTextJSONParser
-from events.renderers import OrjsonRenderer
+from events.renderers import JsonAnswers, OrjsonRenderer
 from events.services import AcceptedBatch, batch_parse, events_accept, statements_accept, statements_parse
 
 
@@ -24,6 +24,7 @@ class EventsView(APIView):
 
     parser_classes = [LimitedJSONParser, LimitedTextJSONParser]
     renderer_classes = [OrjsonRenderer]
+    content_negotiation_class = JsonAnswers
 
     def post(self, request: Request) -> Response:
         # One receive time per request, taken before the body is read: every event shares it.
@@ -41,6 +42,7 @@ class XapiStatementsView(APIView):
 
     parser_classes = [LimitedJSONParser, LimitedTextJSONParser]
     renderer_classes = [OrjsonRenderer]
+    content_negotiation_class = JsonAnswers
 
     def post(self, request: Request) -> Response:
         return _accepted(statements_accept(statements=statements_parse(request.data)))

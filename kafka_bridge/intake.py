@@ -31,11 +31,12 @@ remote-control commands ``intake_pause`` and ``intake_resume``.
 from __future__ import annotations
 
 import base64
+import itertools
 import logging
 import random
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +62,8 @@ TAKE_MAX = 50
 IDLE_WAITS = (0.001, 0.002, 0.005, 0.01, 0.02)
 # Backoff between attempts of a group Kafka did not acknowledge: 1, 2, 4 ... up to this, with jitter.
 RETRY_BACKOFF_MAX = 60.0
+# Tries of a Redis operation on tasks taken, once the worker is stopping.
+STOPPING_REDIS_TRIES = 3
 # Failures that retrying can mend: Kafka, the external registry or the database not answering.
 TRANSIENT = (DeliveryFailed, RegistryUnavailable, OperationalError, InterfaceError)
 
@@ -338,21 +341,24 @@ class Intake:
 
     def _redis_retrying(self, operation: Any) -> None:
         """Redis operations on tasks already taken: retried until Redis answers (a task acknowledged
-        late is not lost; one given up on would be delivered twice, after the visibility timeout)."""
-        for wait in _waits():
+        late is not lost; one given up on is delivered again after the visibility timeout). While
+        stopping, given up on after a few tries: a worker must not hang on its way out."""
+        wait = 0.5
+        for attempt in itertools.count(1):
             try:
                 operation()
                 return
             except redis.RedisError as exc:
+                if self._stopping.is_set() and attempt >= STOPPING_REDIS_TRIES:
+                    logger.warning(
+                        "intake: Redis does not answer (%s); stopping without it: the tasks taken come "
+                        "back after the visibility timeout",
+                        type(exc).__name__,
+                    )
+                    return
                 logger.warning("intake: Redis does not answer (%s); trying again", type(exc).__name__)
                 time.sleep(wait)
-
-
-def _waits() -> Iterator[float]:
-    wait = 0.5
-    while True:
-        yield wait
-        wait = min(wait * 2, 10.0)
+                wait = min(wait * 2, 10.0)
 
 
 class IntakeStep(bootsteps.StartStopStep):

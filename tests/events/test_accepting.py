@@ -69,3 +69,12 @@ def test_it_answers_503_with_retry_after_when_the_queue_is_down_and_accepts_noth
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
     assert response.json()["errors"][0]["code"] == "queue_unavailable"
+
+
+def test_it_answers_json_whatever_the_accept_header_asks_for():
+    response = APIClient().post(
+        URL, data=json.dumps(batch(nudged())), content_type="application/json", HTTP_ACCEPT="text/html"
+    )
+    assert response.status_code == 202
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["accepted"] == 1
