@@ -127,7 +127,7 @@ class _Records:
         self._clocks: dict[str, int | str] = {}
         self._sources: dict[str, SourceUri | str] = {}
         # Per revision and page: a record with every field but the event's own filled in.
-        self._templates: dict[tuple[int, str], dict[str, Any]] = {}
+        self._templates: dict[tuple[int, str], tuple[dict[str, Any], tuple[str, ...]]] = {}
 
     def record(self, *, index: int, version: EventVersion, data: dict[str, Any]) -> dict[str, Any] | list[ErrorDetail]:
         """The record of a schema-valid event, or what JSON Schema could not say is wrong with the
@@ -147,18 +147,23 @@ class _Records:
                     ErrorDetail("invalid_format", f"source_uri: {source}", index, "data.source_uri", version.full_name)
                 )
             return problems
-        record = self._template(version, data["source_uri"], source).copy()
+        template, own_fields = self._template(version, data["source_uri"], source)
+        record = template.copy()
         if "occurred_at" in record:
             record["occurred_at"] = occurred_at_millis(occurred=occurred, sent=sent, received=self.received)
-        for name in _own_fields(version.known_fields, version.record_fields):
+        for name in own_fields:
             if name in data:
                 record[name] = data[name]
         return record
 
-    def _template(self, version: EventVersion, source_uri: str, source: SourceUri) -> dict[str, Any]:
+    def _template(
+        self, version: EventVersion, source_uri: str, source: SourceUri
+    ) -> tuple[dict[str, Any], tuple[str, ...]]:
+        """A record of ``version`` for an event of this page, every field but the event's own
+        filled in, and the names of the event's own."""
         key = (version.schema_id, source_uri)
-        template = self._templates.get(key)
-        if template is None:
+        cached = self._templates.get(key)
+        if cached is None:
             server = {
                 "device_uuid": self.identity.device_uuid,
                 "user_uuid": self.identity.user_uuid,
@@ -170,8 +175,9 @@ class _Records:
                 "user_agent": self.identity.user_agent,
                 "occurred_at": None,
             }
-            template = self._templates[key] = {name: server.get(name) for name in version.record_fields}
-        return template
+            template = {name: server.get(name) for name in version.record_fields}
+            cached = self._templates[key] = (template, _own_fields(version.known_fields, version.record_fields))
+        return cached
 
 
 @dataclass(frozen=True)

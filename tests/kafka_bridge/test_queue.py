@@ -168,3 +168,12 @@ def test_a_publish_stopped_by_the_process_ending_refuses_the_batches_it_carried_
     assert len(outcomes) == 2
     assert outcomes.count("queued") == 1
     assert sum(isinstance(outcome, QueueUnavailable) for outcome in outcomes) == 1
+
+
+def test_a_queued_event_reads_the_arrays_tasks_carry_and_the_objects_earlier_versions_queued():
+    record = {"n": 1}
+    event_id = "7c1e4b2a-0000-4000-8000-000000000001"
+    expected = QueuedEvent(event_id, 7, "key", record)
+
+    assert QueuedEvent.from_task([event_id, 7, "key", record]) == expected
+    assert QueuedEvent.from_task({"event_id": event_id, "schema_id": 7, "key": "key", "record": record}) == expected
