@@ -58,6 +58,8 @@ logger = logging.getLogger(__name__)
 
 # Tasks taken in one round trip (one group, delivered together).
 TAKE_MAX = 50
+# After a take that emptied the queue, the wait before the next one (seconds).
+TAKE_LINGER = 0.005
 # Waits between looks at an empty queue, growing from the first to the last.
 IDLE_WAITS = (0.001, 0.002, 0.005, 0.01, 0.02)
 # Backoff between attempts of a group Kafka did not acknowledge: 1, 2, 4 ... up to this, with jitter.
@@ -103,7 +105,8 @@ class NotADeliveryTask(ValueError):
 
 def task_decode(raw: bytes) -> tuple[list[QueuedEvent], float | None, int]:
     """The events, queue time and retry count of a ``deliver_batch`` task message as kombu keeps it
-    in Redis (Celery's message protocol 2; the body base64-encoded)."""
+    in Redis (Celery's message protocol 2): the body JSON text as the web writes it, or base64 as
+    Celery's own ``send_task`` writes it."""
     message = orjson.loads(raw)
     headers = message.get("headers") or {}
     if headers.get("task") != DELIVER_TASK:
@@ -259,6 +262,10 @@ class Intake:
                 continue
             idle = 0
             self._executor.submit(self._deliver, _Group(taken))
+            if len(taken) < TAKE_MAX:
+                # The queue is short: let it gather a little before the next take, so that a
+                # trickle of small tasks is taken and delivered a few at a time, not one by one.
+                self._stopping.wait(TAKE_LINGER)
 
     def _take(self) -> list[Taken]:
         while not self._stopping.is_set():
@@ -296,7 +303,9 @@ class Intake:
         retrying = any(task.retries for task in group.taken)
         while True:
             attempt += 1
-            self._redis_retrying(lambda: self.queue.hold(group.tags))
+            if attempt > 1:
+                # The take stamped them just now; a retry comes after a wait.
+                self._redis_retrying(lambda: self.queue.hold(group.tags))
             try:
                 batch_deliver(events=events, retrying=retrying or attempt > 1)
                 break

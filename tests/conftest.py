@@ -77,18 +77,12 @@ def celery_worker_thread(committed_catalogue: None) -> Iterator[None]:
 def unreachable_queue() -> Iterator[None]:
     """The Celery app publishes to a closed port for the test's duration, as if Redis were down."""
     from eventcapture.celery import app
+    from tests.queues import broker_point
 
-    def use(url: str) -> None:
-        app.conf.update(broker_url=url, broker_write_url=url)
-        # Drop the connection and producer pools built for the old URL (private attributes: Celery
-        # has no public way to re-point a configured app); new ones follow the new URL.
-        setattr(app, "_pool", None)  # noqa: B010
-        setattr(app.amqp, "_producer_pool", None)  # noqa: B010
-
-    working = app.conf.broker_url
-    use("redis://127.0.0.1:9/0")
+    working = (app.conf.broker_url, app.conf.broker_write_url)
+    broker_point("redis://127.0.0.1:9/0", "redis://127.0.0.1:9/0")
     yield
-    use(working)
+    broker_point(*working)
 
 
 @pytest.fixture

@@ -63,29 +63,22 @@ def _database_url() -> str:
     pytest.skip(f"the drills' worker processes do not know the database engine {db['ENGINE']}")
 
 
-def _celery_point(app: Any, url: str | None, write_url: str | None, transport_options: dict[str, Any]) -> None:
-    app.conf.update(broker_url=url, broker_write_url=write_url, broker_transport_options=transport_options)
-    # Drop the connection and producer pools built for the old broker (private attributes: Celery
-    # has no public way to re-point a configured app); new ones follow the new URL.
-    setattr(app, "_pool", None)  # noqa: B010
-    setattr(app.amqp, "_producer_pool", None)  # noqa: B010
-
-
 @pytest.fixture
 def drill_api(drill_stack: DrillStack, committed_catalogue: None, live_server: Any, settings: Any) -> Iterator[Client]:
     """The live server, its Celery app publishing to the drills' Redis (emptied first)."""
     from eventcapture.celery import app
+    from tests.queues import broker_point
 
     settings.RATE_LIMIT_ENABLED = False
     settings.KAFKA_BOOTSTRAP_SERVERS = drill_stack.bootstrap
     drill_stack.queue_flush()
     saved = (app.conf.broker_url, app.conf.broker_write_url, app.conf.broker_transport_options)
     options = {**(saved[2] or {}), "visibility_timeout": VISIBILITY_TIMEOUT}
-    _celery_point(app, drill_stack.broker_url, drill_stack.broker_url, options)
+    broker_point(drill_stack.broker_url, drill_stack.broker_url, options)
     client = Client(live_server.url)
     yield client
     client.session.close()
-    _celery_point(app, *saved)
+    broker_point(*saved)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ held; pause, resume and a stop that gives back what was not delivered."""
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -12,10 +13,10 @@ import orjson
 import pytest
 import redis
 
-from eventcapture.celery import app
+from eventcapture.celery import TASK_BODY_SERIALIZER, app
 from kafka_bridge.intake import Intake, IntakeQueue, NotADeliveryTask, task_decode
 from kafka_bridge.producer import producer_reset
-from kafka_bridge.queue import DELIVER_QUEUE, REPLAY_TASK, QueuedEvent, batch_enqueue
+from kafka_bridge.queue import DELIVER_QUEUE, DELIVER_TASK, REPLAY_TASK, QueuedEvent, batch_enqueue
 from tests.factories import nudged_record
 from tests.ports import closed_port
 from tests.queues import queues_purge
@@ -84,6 +85,47 @@ def test_a_task_decodes_to_the_events_the_web_queued():
     assert queued_at is not None
     assert abs(queued_at - time.time()) < 5
     assert retries == 0
+
+
+def test_the_web_writes_the_message_celerys_send_task_would_write_and_kombu_reads_it(broker):
+    queued = events(2)
+    batch_enqueue(events=queued)
+    app.send_task(
+        DELIVER_TASK,
+        args=(queued,),
+        kwargs={"queued_at": 1.0},
+        serializer=TASK_BODY_SERIALIZER,
+        argsrepr="(2 events)",
+        kwargsrepr="",
+    )
+    ours_raw, celerys_raw = broker.lindex(DELIVER_QUEUE, 1), broker.lindex(DELIVER_QUEUE, 0)
+    # The intake reads both.
+    assert task_decode(ours_raw)[0] == task_decode(celerys_raw)[0] == queued
+    ours, celerys = orjson.loads(ours_raw), orjson.loads(celerys_raw)
+
+    assert set(ours) == set(celerys)
+    per_task = {"id", "root_id"}
+    assert {k: v for k, v in ours["headers"].items() if k not in per_task} == {
+        k: v for k, v in celerys["headers"].items() if k not in per_task
+    }
+    assert ours["headers"]["id"] == ours["headers"]["root_id"] == ours["properties"]["correlation_id"]
+    # Celery also copies the reprs into the properties and names a reply queue no one reads; the
+    # web writes the body as text, not base64.
+    per_message = {"correlation_id", "delivery_tag", "reply_to", "argsrepr", "kwargsrepr", "body_encoding"}
+    assert {k: v for k, v in ours["properties"].items() if k not in per_message} == {
+        k: v for k, v in celerys["properties"].items() if k not in per_message
+    }
+    assert (celerys["properties"]["body_encoding"], "body_encoding" in ours["properties"]) == ("base64", False)
+    assert (ours["content-type"], ours["content-encoding"]) == (celerys["content-type"], "utf-8")
+    assert orjson.loads(ours["body"])[0] == orjson.loads(base64.b64decode(celerys["body"]))[0]
+
+    with app.connection_for_read() as connection:
+        message = connection.SimpleQueue(DELIVER_QUEUE, no_ack=True).get(timeout=5)
+        (args, kwargs, embed) = message.decode()
+    assert message.headers["task"] == DELIVER_TASK
+    assert [QueuedEvent.from_task(item) for item in args[0]] == queued
+    assert abs(kwargs["queued_at"] - time.time()) < 5
+    assert embed == {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 
 
 def test_kombu_gives_back_the_tasks_a_dead_worker_held_once_they_are_older_than_the_visibility_timeout(
