@@ -214,8 +214,8 @@ class QueueDepthCollector(Collector):
         """Waiting tasks per queue, or None when they cannot be read."""
         from eventcapture.celery import app
 
-        # Where the API publishes tasks.
-        url = str(app.conf.broker_write_url or app.conf.broker_url)
+        # Where the API publishes tasks (Celery's write URL falls back to the broker URL itself).
+        url = str(app.conf.broker_write_url)
         if not url.startswith(("redis://", "rediss://", "unix://")):
             return None
         options = app.conf.broker_transport_options or {}
