@@ -47,6 +47,7 @@ from celery import bootsteps
 from celery.worker.control import control_command
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
+from kombu.compression import decompress
 
 from eventcapture import metrics
 from kafka_bridge.delivery import batch_deliver
@@ -105,8 +106,8 @@ class NotADeliveryTask(ValueError):
 
 def task_decode(raw: bytes) -> tuple[list[QueuedEvent], float | None, int]:
     """The events, queue time and retry count of a ``deliver_batch`` task message as kombu keeps it
-    in Redis (Celery's message protocol 2): the body JSON text as the web writes it, or base64 as
-    Celery's own ``send_task`` writes it."""
+    in Redis (Celery's message protocol 2): the body base64, compressed or not (the web compresses
+    it; Celery's own ``send_task`` does not unless asked), or JSON text as earlier versions wrote it."""
     message = orjson.loads(raw)
     headers = message.get("headers") or {}
     if headers.get("task") != DELIVER_TASK:
@@ -114,6 +115,12 @@ def task_decode(raw: bytes) -> tuple[list[QueuedEvent], float | None, int]:
     body = message["body"]
     if (message.get("properties") or {}).get("body_encoding") == "base64":
         body = base64.b64decode(body)
+    if headers.get("compression"):
+        # Zstandard as the web writes it; kombu reads whatever its codecs know.
+        try:
+            body = decompress(body, headers["compression"])
+        except Exception as exc:  # each codec has its own error (zstd's is no ValueError)
+            raise ValueError(f"its body cannot be decompressed as {headers['compression']}: {exc}") from exc
     # Both content types the web has written are JSON: orjson reads either.
     args, kwargs, _embed = orjson.loads(body)
     queued_at = kwargs.get("queued_at")

@@ -12,8 +12,9 @@ from typing import Any
 import orjson
 import pytest
 import redis
+from backports import zstd
 
-from eventcapture.celery import TASK_BODY_SERIALIZER, app
+from eventcapture.celery import TASK_BODY_SERIALIZER, app, task_body_dumps
 from kafka_bridge.intake import Intake, IntakeQueue, NotADeliveryTask, task_decode
 from kafka_bridge.producer import producer_reset
 from kafka_bridge.queue import DELIVER_QUEUE, DELIVER_TASK, REPLAY_TASK, QueuedEvent, batch_enqueue
@@ -87,6 +88,35 @@ def test_a_task_decodes_to_the_events_the_web_queued():
     assert retries == 0
 
 
+def test_tasks_queued_before_bodies_were_compressed_still_decode():
+    # Earlier versions wrote the body as JSON text: a worker upgraded before the queue is empty
+    # delivers what they queued.
+    queued = events(2)
+    raw = orjson.dumps(
+        {
+            "properties": {"delivery_tag": "t"},
+            "headers": {"task": DELIVER_TASK, "retries": 1},
+            "content-type": "application/x-orjson",
+            "body": task_body_dumps([[queued], {"queued_at": 2.0}, {}]).decode(),
+        }
+    )
+
+    assert task_decode(raw) == (queued, 2.0, 1)
+
+
+def test_a_task_whose_body_does_not_decompress_is_not_a_readable_delivery_task():
+    raw = orjson.dumps(
+        {
+            "properties": {"delivery_tag": "t", "body_encoding": "base64"},
+            "headers": {"task": DELIVER_TASK, "compression": "application/zstd"},
+            "body": base64.b64encode(b"not zstandard").decode(),
+        }
+    )
+
+    with pytest.raises(ValueError, match="cannot be decompressed as application/zstd"):
+        task_decode(raw)
+
+
 def test_the_web_writes_the_message_celerys_send_task_would_write_and_kombu_reads_it(broker):
     queued = events(2)
     batch_enqueue(events=queued)
@@ -95,6 +125,7 @@ def test_the_web_writes_the_message_celerys_send_task_would_write_and_kombu_read
         args=(queued,),
         kwargs={"queued_at": 1.0},
         serializer=TASK_BODY_SERIALIZER,
+        compression="zstd",
         argsrepr="(2 events)",
         kwargsrepr="",
     )
@@ -108,16 +139,17 @@ def test_the_web_writes_the_message_celerys_send_task_would_write_and_kombu_read
     assert {k: v for k, v in ours["headers"].items() if k not in per_task} == {
         k: v for k, v in celerys["headers"].items() if k not in per_task
     }
+    assert ours["headers"]["compression"] == "application/zstd"
     assert ours["headers"]["id"] == ours["headers"]["root_id"] == ours["properties"]["correlation_id"]
-    # Celery also copies the reprs into the properties and names a reply queue no one reads; the
-    # web writes the body as text, not base64.
-    per_message = {"correlation_id", "delivery_tag", "reply_to", "argsrepr", "kwargsrepr", "body_encoding"}
+    # Celery also copies the reprs into the properties and names a reply queue no one reads.
+    per_message = {"correlation_id", "delivery_tag", "reply_to", "argsrepr", "kwargsrepr"}
     assert {k: v for k, v in ours["properties"].items() if k not in per_message} == {
         k: v for k, v in celerys["properties"].items() if k not in per_message
     }
-    assert (celerys["properties"]["body_encoding"], "body_encoding" in ours["properties"]) == ("base64", False)
+    assert ours["properties"]["body_encoding"] == "base64"
     assert (ours["content-type"], ours["content-encoding"]) == (celerys["content-type"], "utf-8")
-    assert orjson.loads(ours["body"])[0] == orjson.loads(base64.b64decode(celerys["body"]))[0]
+    ours_body, celerys_body = (zstd.decompress(base64.b64decode(raw["body"])) for raw in (ours, celerys))
+    assert orjson.loads(ours_body)[0] == orjson.loads(celerys_body)[0]
 
     with app.connection_for_read() as connection:
         message = connection.SimpleQueue(DELIVER_QUEUE, no_ack=True).get(timeout=5)
