@@ -27,6 +27,8 @@ from registry.selectors import EventVersion, event_version_get
 
 # Envelope fields clients send that select or derive server fields and never reach Kafka as such.
 _CONSUMED_FIELDS = frozenset({"type", "client_clock_occurred_at", "client_clock_sent_at", "source_uri"})
+# An event type not looked up yet in this request (None: looked up, and not active).
+_UNSEEN: Any = object()
 
 
 @dataclass(frozen=True)
@@ -63,9 +65,9 @@ def _too_many(count: int) -> EventsInvalid:
 
 
 def _schema_errors(*, index: int, version: EventVersion, data: Any, root: str = "data") -> list[ErrorDetail]:
-    if version.validator.is_valid(data):
-        return []
-    details = []
+    """Every way ``data`` breaks its version's JSON schema (callers ask ``is_valid`` first: it is
+    several times faster, and almost every event is valid)."""
+    details: list[ErrorDetail] = []
     for error in version.validator.iter_errors(data):
         kind = type(error.kind).__name__
         location = [root, *(str(part) for part in error.instance_path)]
@@ -98,14 +100,15 @@ def event_ids(count: int) -> list[str]:
 _T = TypeVar("_T")
 
 
-def _parsed_once(cache: dict[str, _T | str], parse: Callable[[str], _T], value: str) -> _T | str:
-    """``parse(value)``, or the message of the ValueError it raised; each value parsed once."""
-    if value not in cache:
-        try:
-            cache[value] = parse(value)
-        except ValueError as exc:
-            cache[value] = str(exc)
-    return cache[value]
+def _parsed(cache: dict[str, _T | str], parse: Callable[[str], _T], value: str) -> _T | str:
+    """``parse(value)``, or the message of the ValueError it raised, kept in ``cache``: each
+    distinct value is parsed once."""
+    try:
+        parsed: _T | str = parse(value)
+    except ValueError as exc:
+        parsed = str(exc)
+    cache[value] = parsed
+    return parsed
 
 
 @lru_cache(maxsize=1024)
@@ -132,9 +135,19 @@ class _Records:
     def record(self, *, index: int, version: EventVersion, data: dict[str, Any]) -> dict[str, Any] | list[ErrorDetail]:
         """The record of a schema-valid event, or what JSON Schema could not say is wrong with the
         values the server's fields derive from."""
-        occurred = _parsed_once(self._clocks, rfc3339_epoch_microseconds, data["client_clock_occurred_at"])
-        sent = _parsed_once(self._clocks, rfc3339_epoch_microseconds, data["client_clock_sent_at"])
-        source = _parsed_once(self._sources, source_uri_split, data["source_uri"])
+        # The caches looked up inline: this runs once per event, and a call costs as much as a lookup.
+        clocks = self._clocks
+        occurred_text, sent_text = data["client_clock_occurred_at"], data["client_clock_sent_at"]
+        occurred = clocks.get(occurred_text)
+        if occurred is None:
+            occurred = _parsed(clocks, rfc3339_epoch_microseconds, occurred_text)
+        sent = clocks.get(sent_text)
+        if sent is None:
+            sent = _parsed(clocks, rfc3339_epoch_microseconds, sent_text)
+        source_text = data["source_uri"]
+        source = self._sources.get(source_text)
+        if source is None:
+            source = _parsed(self._sources, source_uri_split, source_text)
         if isinstance(occurred, str) or isinstance(sent, str) or isinstance(source, str):
             problems = []
             for name, parsed in (("client_clock_occurred_at", occurred), ("client_clock_sent_at", sent)):
@@ -147,7 +160,7 @@ class _Records:
                     ErrorDetail("invalid_format", f"source_uri: {source}", index, "data.source_uri", version.full_name)
                 )
             return problems
-        template, own_fields = self._template(version, data["source_uri"], source)
+        template, own_fields = self._template(version, source_text, source)
         record = template.copy()
         if "occurred_at" in record:
             record["occurred_at"] = occurred_at_millis(occurred=occurred, sent=sent, received=self.received)
@@ -202,9 +215,11 @@ def batch_prepare(*, events: Sequence[dict[str, Any]], identity: Identity, recei
     type_counts: Counter[str] = Counter()
     for index, data in enumerate(events):
         event_type = data.get("type")
-        if isinstance(event_type, str) and event_type not in versions:
-            versions[event_type] = event_version_get(full_name=event_type)
-        version = versions[event_type] if isinstance(event_type, str) else None
+        version = None
+        if isinstance(event_type, str):
+            version = versions.get(event_type, _UNSEEN)
+            if version is _UNSEEN:
+                version = versions[event_type] = event_version_get(full_name=event_type)
         if version is None:
             problems.append(
                 ErrorDetail(
@@ -212,9 +227,8 @@ def batch_prepare(*, events: Sequence[dict[str, Any]], identity: Identity, recei
                 )
             )
             continue
-        errors = _schema_errors(index=index, version=version, data=data)
-        if errors:
-            problems.extend(errors)
+        if not version.validator.is_valid(data):
+            problems.extend(_schema_errors(index=index, version=version, data=data))
             continue
         record = records.record(index=index, version=version, data=data)
         if isinstance(record, list):
@@ -270,7 +284,8 @@ def statements_prepare(*, statements: Sequence[Any]) -> PreparedBatch:
         )
     problems: list[ErrorDetail] = []
     for index, statement in enumerate(statements):
-        problems.extend(_schema_errors(index=index, version=version, data=statement, root="statement"))
+        if not version.validator.is_valid(statement):
+            problems.extend(_schema_errors(index=index, version=version, data=statement, root="statement"))
     if problems:
         raise EventsInvalid(details=problems)
     queued = [

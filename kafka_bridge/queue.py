@@ -177,6 +177,8 @@ class TaskWriter:
         # One compression context, reused (a third of the cost of a new one each time); it takes
         # one caller at a time, and the group commit publishes one batch at a time anyway.
         self._compressor = zstd.ZstdCompressor(level=TASK_COMPRESSION_LEVEL)
+        # Celery's name for the sending process (gen<pid>@<host>): a writer lives in one process.
+        self._origin = anon_nodename()
 
     def _compressed(self, body: bytes) -> str:
         return base64.b64encode(self._compressor.compress(body, zstd.ZstdCompressor.FLUSH_FRAME)).decode()
@@ -211,7 +213,7 @@ class TaskWriter:
                     # Never a repr of the records.
                     "argsrepr": f"({len(events)} events)",
                     "kwargsrepr": "",
-                    "origin": anon_nodename(),
+                    "origin": self._origin,
                     "ignore_result": None,
                     "replaced_task_nesting": 0,
                     "stamped_headers": None,
