@@ -7,6 +7,7 @@ API.md: ``{"status_code", "messages", "errors": [{"index", "path", "code", "mess
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -108,11 +109,19 @@ class QueueUnavailable(ApiError):
     default_message = "Events could not be queued for delivery; nothing was accepted, retry later"
 
 
+# Errors one answer lists at most; the rest are counted in one more entry (code "more_errors").
+MAX_ERRORS_LISTED = 100
+
+
 def error_response(error: ApiError) -> Response:
+    listed = error.details[:MAX_ERRORS_LISTED]
+    if len(error.details) > MAX_ERRORS_LISTED:
+        rest = len(error.details) - MAX_ERRORS_LISTED
+        listed.append(ErrorDetail("more_errors", f"{rest} more errors are not listed"))
     body = {
         "status_code": error.status_code,
-        "messages": [detail.as_message() for detail in error.details],
-        "errors": [detail.as_dict() for detail in error.details],
+        "messages": [detail.as_message() for detail in listed],
+        "errors": [detail.as_dict() for detail in listed],
     }
     return Response(body, status=error.status_code, headers=error.headers)
 
@@ -154,10 +163,10 @@ def _api_error(exc: Exception) -> ApiError | None:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's ``EXCEPTION_HANDLER``: every error, ours and DRF's, in the shape of API.md; each entry
-    of the body is counted in ``eventcapture_events_rejected_total``."""
+    of it, listed in the body or not, is counted in ``eventcapture_events_rejected_total``."""
     error = _api_error(exc)
     if error is None:
         return None
-    for detail in error.details:
-        metrics.events_rejected(code=detail.code, event_type=detail.event_type)
+    for (code, event_type), count in Counter((d.code, d.event_type) for d in error.details).items():
+        metrics.events_rejected(code=code, event_type=event_type, count=count)
     return error_response(error)

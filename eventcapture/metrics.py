@@ -147,9 +147,10 @@ def events_accepted(*, counts: Mapping[str, int]) -> None:
         _accepted(event_type).inc(count)
 
 
-def events_rejected(*, code: str, event_type: str | None) -> None:
-    """One error the API answered with; ``event_type`` only when the registry knows the type."""
-    _rejected(code, event_type or UNKNOWN).inc()
+def events_rejected(*, code: str, event_type: str | None, count: int = 1) -> None:
+    """``count`` errors of one code the API answered with; ``event_type`` only when the registry
+    knows the type."""
+    _rejected(code, event_type or UNKNOWN).inc(count)
 
 
 def request_observed(*, method: str, route: str, status: int, seconds: float) -> None:

@@ -44,6 +44,9 @@ def batch_parse(body: Any) -> list[dict[str, Any]]:
     events = body.get("events")
     if not isinstance(events, list):
         raise MalformedRequest("The request body must have an `events` list")
+    # Before any item is looked at: a small body can hold hundreds of thousands of them.
+    if len(events) > settings.MAX_EVENTS_PER_REQUEST:
+        raise _too_many(len(events))
     payloads = []
     problems = []
     for index, item in enumerate(events):
@@ -267,6 +270,8 @@ def statements_parse(body: Any) -> list[Any]:
     if isinstance(body, dict):
         return [body]
     if isinstance(body, list):
+        if len(body) > settings.MAX_EVENTS_PER_REQUEST:
+            raise _too_many(len(body))
         return body
     raise MalformedRequest("The request body must be an xAPI Statement object or an array of them")
 

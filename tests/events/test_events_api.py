@@ -97,6 +97,43 @@ def test_it_rejects_more_events_than_allowed_with_422(settings):
     assert response.json()["errors"][0]["code"] == "too_many_events"
 
 
+def test_a_small_gzip_body_of_many_items_is_refused_by_its_count_in_a_small_answer():
+    # 1 KB of gzip holding 490,000 items: refused for their number, before any item is looked at.
+    raw = gzip.compress(b'{"events":[' + b",".join([b"0"] * 490_000) + b"]}")
+    assert len(raw) < 2_000
+
+    response = APIClient().post(URL, data=raw, content_type="application/json", HTTP_CONTENT_ENCODING="gzip")
+
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {
+            "index": None,
+            "path": "events",
+            "code": "too_many_events",
+            "message": f"a request may hold at most {settings.MAX_EVENTS_PER_REQUEST} events, got 490000",
+        }
+    ]
+    assert len(response.content) < 1_000
+
+
+def test_an_answer_lists_at_most_100_errors_and_counts_the_rest():
+    # 300 events, each missing one required field: 300 errors.
+    response = post(batch(*(nudged(session_uuid=...) for _ in range(300))))
+
+    assert response.status_code == 422
+    errors = response.json()["errors"]
+    assert len(errors) == 101
+    assert {e["code"] for e in errors[:100]} == {"required"}
+    assert [e["index"] for e in errors[:100]] == list(range(100))
+    assert errors[100] == {
+        "index": None,
+        "path": None,
+        "code": "more_errors",
+        "message": "200 more errors are not listed",
+    }
+    assert response.json()["messages"][-1] == "200 more errors are not listed"
+
+
 def test_it_accepts_an_empty_batch_without_queueing_anything():
     response = post({"events": []})
     assert response.status_code == 202
@@ -211,3 +248,10 @@ def test_an_xapi_body_that_is_not_a_statement_or_an_array_is_400(body):
     response = APIClient().post(XAPI_URL, data=body, content_type="application/json")
     assert response.status_code == 400
     assert response.json()["errors"][0]["code"] == "malformed_request"
+
+
+def test_an_xapi_array_of_too_many_items_is_refused_by_its_count(settings):
+    settings.MAX_EVENTS_PER_REQUEST = 2
+    response = APIClient().post(XAPI_URL, data=json.dumps([0, 0, 0]), content_type="application/json")
+    assert response.status_code == 422
+    assert [e["code"] for e in response.json()["errors"]] == ["too_many_events"]
