@@ -130,6 +130,11 @@ MAX_EVENTS_PER_REQUEST: int = env.int("MAX_EVENTS_PER_REQUEST", default=500)
 MAX_REQUEST_BYTES: int = env.int("MAX_REQUEST_BYTES", default=1024 * 1024)
 # How deeply a JSON body may nest objects and arrays; deeper is a 400.
 MAX_JSON_DEPTH: int = env.int("MAX_JSON_DEPTH", default=32)
+# A schema's text (Avro or JSON) sent to the registry API or pasted in the admin: at most this many
+# characters, MAX_JSON_DEPTH deep, and an Avro schema at most MAX_SCHEMA_FIELDS fields in all its
+# records (the shipped xAPI statement: 8,400 characters, 71 fields, 17 deep).
+MAX_SCHEMA_CHARS: int = env.int("MAX_SCHEMA_CHARS", default=128 * 1024)
+MAX_SCHEMA_FIELDS: int = env.int("MAX_SCHEMA_FIELDS", default=1000)
 # How long a compiled snapshot of the registry is trusted before it is re-read from the database.
 REGISTRY_CACHE_SECONDS: float = env.float("REGISTRY_CACHE_SECONDS", default=5.0)
 
@@ -171,6 +176,8 @@ for _name, _value in (
     ("MAX_EVENTS_PER_REQUEST", MAX_EVENTS_PER_REQUEST),
     ("MAX_REQUEST_BYTES", MAX_REQUEST_BYTES),
     ("MAX_JSON_DEPTH", MAX_JSON_DEPTH),
+    ("MAX_SCHEMA_CHARS", MAX_SCHEMA_CHARS),
+    ("MAX_SCHEMA_FIELDS", MAX_SCHEMA_FIELDS),
     ("KAFKA_TOPIC_PARTITIONS", KAFKA_TOPIC_PARTITIONS),
     ("KAFKA_TOPIC_REPLICATION", KAFKA_TOPIC_REPLICATION),
 ):

@@ -8,8 +8,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from eventcapture.parsers import LimitedJSONParser, LimitedTextJSONParser
 from events.identity import identity_from_request
-from events.parsers import LimitedJSONParser, LimitedTextJSONParser
 from events.renderers import JsonAnswers, OrjsonRenderer
 from events.services import AcceptedBatch, batch_parse, events_accept, statements_accept, statements_parse
 

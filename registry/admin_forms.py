@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from django import forms
+from django.conf import settings
+
+from registry.avro import InvalidAvroSchema, schema_text_load
 
 
 def _json_object(text: str, *, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise forms.ValidationError(f"The {what} is not valid JSON: {exc}", code="invalid") from exc
+        value = schema_text_load(
+            text,
+            max_chars=settings.MAX_SCHEMA_CHARS,
+            max_depth=settings.MAX_JSON_DEPTH,
+            max_fields=settings.MAX_SCHEMA_FIELDS if what == "Avro schema" else None,
+            what=f"The {what}",
+        )
+    except InvalidAvroSchema as exc:
+        raise forms.ValidationError(str(exc), code="invalid") from exc
     if not isinstance(value, dict):
         raise forms.ValidationError(f"The {what} must be a JSON object.", code="invalid")
     return value

@@ -15,6 +15,8 @@ from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
+from eventcapture.exceptions import ApiError
+
 logger = logging.getLogger(__name__)
 
 VALID_LEVELS_MESSAGE = (
@@ -112,6 +114,10 @@ def _drf_error(exc: drf_exceptions.APIException) -> Response:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, RegistryApiError):
         return _body(exc.status_code, exc.error_code, exc.message)
+    if isinstance(exc, ApiError):
+        # The body parsers' refusals (malformed or too deep 400, too large 413, an encoding other
+        # than gzip 415): the HTTP status as the error code, as Confluent answers such requests.
+        return _body(exc.status_code, exc.status_code, exc.message)
     if isinstance(exc, Http404):
         return _body(404, 404, "HTTP 404 Not Found")
     if isinstance(exc, drf_exceptions.APIException):

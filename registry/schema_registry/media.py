@@ -11,9 +11,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.parsers import BaseParser, JSONParser
+from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
+
+from eventcapture.parsers import LimitedJSONParser
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 
@@ -22,15 +24,17 @@ class SchemaRegistryRenderer(JSONRenderer):
     media_type = CONTENT_TYPE
 
 
-class SchemaRegistryV1Parser(JSONParser):
+# Bodies are read as the events API reads them: at most MAX_REQUEST_BYTES (after gzip too), at
+# most MAX_JSON_DEPTH deep, and text UTF-8 can hold.
+class SchemaRegistryV1Parser(LimitedJSONParser):
     media_type = CONTENT_TYPE
 
 
-class SchemaRegistryParser(JSONParser):
+class SchemaRegistryParser(LimitedJSONParser):
     media_type = "application/vnd.schemaregistry+json"
 
 
-class OctetStreamJSONParser(JSONParser):
+class OctetStreamJSONParser(LimitedJSONParser):
     """JSON sent as ``application/octet-stream``, as some registry clients and scripts do."""
 
     media_type = "application/octet-stream"
@@ -39,7 +43,7 @@ class OctetStreamJSONParser(JSONParser):
 PARSER_CLASSES: Sequence[type[BaseParser]] = (
     SchemaRegistryV1Parser,
     SchemaRegistryParser,
-    JSONParser,
+    LimitedJSONParser,
     OctetStreamJSONParser,
 )
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from registry.avro import InvalidAvroSchema
+from registry.avro import InvalidAvroSchema, schema_text_load
 from registry.models import EventMajor, SchemaRevision
 from registry.schema_registry import auth, errors, media
 from registry.selectors import (
@@ -89,6 +90,16 @@ def _avro_schema(data: Any) -> str:
     if data.get("references"):
         raise errors.InvalidSchema("Schema references are not supported: send the schema with its types inline.")
     schema: str = data["schema"]
+    # Read within limits before anything parses, fingerprints or compares it.
+    try:
+        schema_text_load(
+            schema,
+            max_chars=settings.MAX_SCHEMA_CHARS,
+            max_depth=settings.MAX_JSON_DEPTH,
+            max_fields=settings.MAX_SCHEMA_FIELDS,
+        )
+    except InvalidAvroSchema as exc:
+        raise errors.InvalidSchema(f"Invalid schema: {exc}") from exc
     return schema
 
 

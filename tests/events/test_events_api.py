@@ -255,3 +255,33 @@ def test_an_xapi_array_of_too_many_items_is_refused_by_its_count(settings):
     response = APIClient().post(XAPI_URL, data=json.dumps([0, 0, 0]), content_type="application/json")
     assert response.status_code == 422
     assert [e["code"] for e in response.json()["errors"]] == ["too_many_events"]
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["app", "session_uuid", "source_uri", "key", "nested"],
+)
+def test_text_utf8_cannot_hold_is_malformed_json_wherever_it_is(where):
+    # A lone surrogate escape: valid JSON syntax, but no UTF-8 (and so no Avro string) holds it.
+    event = json.dumps(batch(nudged()))
+    lone = "\\ud800"
+    if where == "key":
+        raw = event.replace('"app"', f'"app{lone}"')
+    elif where == "nested":
+        raw = event.replace('"data": {', f'"extra": {{"deep": ["{lone}"]}}, "data": {{', 1)
+    else:
+        raw = event.replace(f'"{where}": "', f'"{where}": "{lone}', 1)
+    assert lone in raw
+
+    response = post(raw)
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["code"] == "malformed_json"
+
+
+def test_an_xapi_statement_with_a_lone_surrogate_is_malformed_json():
+    raw = json.dumps(xapi_statement()).replace('"en-US": "', '"en-US": "\\udfff', 1)
+    assert "\\udfff" in raw
+    response = APIClient().post(XAPI_URL, data=raw, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["code"] == "malformed_json"

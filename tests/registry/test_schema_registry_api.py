@@ -4,6 +4,7 @@ content types, who may write."""
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 from typing import Any
 
@@ -190,7 +191,7 @@ def test_looking_up_a_schema_the_subject_does_not_have_is_40403():
 @pytest.mark.parametrize(
     ("body", "message_part"),
     [
-        ({"schema": "{not json"}, "not JSON"),
+        ({"schema": "{not json"}, "not valid JSON"),
         ({"schema": json.dumps({"type": "record", "name": "nudged_v1", "namespace": "org.openstax.ec",
                                 "fields": [{"name": "x", "type": "no_such_type"}]})}, "invalid"),
         ({"schema": json.dumps({"type": "record", "name": "other_v1", "namespace": "org.openstax.ec",
@@ -438,3 +439,64 @@ def test_it_reads_and_sets_the_global_and_subject_compatibility_levels(staff):
         f"/subjects/{NUDGED}/versions", {"schema": nudged_schema(REQUIRED_NOTE)}, headers=basic("registrar")
     )
     assert response.status_code == 200, response.content
+
+
+# --- Hostile bodies: read as the events API reads them, never a 5xx -------------------------------
+
+
+def post_raw(path: str, raw: bytes, headers: dict[str, str] | None = None):
+    return Client().post(f"{API}{path}", raw, content_type=CONTENT_TYPE, headers=headers)
+
+
+LOOKUP = f"/subjects/{NUDGED}"
+
+
+def test_a_body_nested_too_deep_is_400_not_500():
+    assert_error(post_raw(LOOKUP, b"[" * 5000 + b"]" * 5000), 400, 400, "nested more than 32 levels")
+
+
+def test_a_body_over_the_size_limit_is_413_after_decompression_too(settings):
+    settings.MAX_REQUEST_BYTES = 1000
+    body = json.dumps({"schema": nudged_schema(), "padding": "x" * 5000}).encode()
+    assert_error(post_raw(LOOKUP, body), 413, 413, "larger than 1000 bytes")
+    assert_error(post_raw(LOOKUP, gzip.compress(body), headers={"Content-Encoding": "gzip"}), 413, 413)
+
+
+def test_a_body_with_text_utf8_cannot_hold_is_400():
+    raw = json.dumps({"schema": nudged_schema(), "note": "LONE"}).replace("LONE", "\\ud800").encode()
+    assert b"\\ud800" in raw
+    assert_error(post_raw(LOOKUP, raw), 400, 400, "not valid JSON")
+
+
+def test_a_gzip_body_is_read_like_a_plain_one():
+    body = json.dumps({"schema": nudged_schema()}).encode()
+    response = post_raw(LOOKUP, gzip.compress(body), headers={"Content-Encoding": "gzip"})
+    assert response.status_code == 200, response.content
+    assert response.json()["id"] == nudged_revision().pk
+
+
+def nested_record(depth: int) -> dict[str, Any]:
+    record: dict[str, Any] = {"type": "record", "name": "leaf", "fields": [{"name": "x", "type": "int"}]}
+    for level in range(depth):
+        record = {"type": "record", "name": f"r{level}", "fields": [{"name": "child", "type": record}]}
+    return record
+
+
+@pytest.mark.parametrize(
+    ("schema", "message"),
+    [
+        (json.dumps(nested_record(40)), "nested more than 32 levels"),
+        ("[" * 100_000 + "]" * 100_000, "characters long; at most 131072"),
+        (
+            json.dumps(
+                {"type": "record", "name": "wide", "fields": [{"name": f"f{n}", "type": "int"} for n in range(1001)]}
+            ),
+            "1001 fields; at most 1000",
+        ),
+    ],
+    ids=["too deep", "too long", "too many fields"],
+)
+def test_schemas_past_the_limits_are_42201_for_every_endpoint_that_reads_one(staff, schema, message):
+    body = {"schema": schema}
+    for path in (LOOKUP, f"/subjects/{NUDGED}/versions", f"/compatibility/subjects/{NUDGED}/versions/latest"):
+        assert_error(post(path, body, headers=basic("registrar")), 422, 42201, message)

@@ -91,17 +91,17 @@ def _deeper_than(value: Any, limit: int) -> bool:
     return False
 
 
-def json_parse(raw: bytes, *, max_depth: int) -> Any:
+def json_parse(raw: bytes, *, max_depth: int, what: str = "The request body") -> Any:
     """Strict JSON (UTF-8 text that UTF-8 can hold: no lone surrogates; no NaN or Infinity, nor a
     number too large for a double) nested at most ``max_depth`` deep."""
-    too_deep = MalformedRequest(f"The JSON body is nested more than {max_depth} levels deep")
+    too_deep = MalformedRequest(f"{what} is nested more than {max_depth} levels deep")
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         # orjson stops by itself past 1024 levels.
         if "depth limit" in str(exc):
             raise too_deep from exc
-        raise MalformedJson(f"The request body is not valid JSON: {exc}") from exc
+        raise MalformedJson(f"{what} is not valid JSON: {exc}") from exc
     if _deeper_than(value, max_depth):
         raise too_deep
     return value

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from eventcapture.exceptions import MalformedJson, MalformedRequest, PayloadTooLarge, UnsupportedMediaType
-from events.parsing import body_read, json_parse
+from eventcapture.parsing import body_read, json_parse
 
 LIMIT = 1024
 

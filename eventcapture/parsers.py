@@ -1,5 +1,7 @@
-"""DRF parsers for the ingestion endpoints: JSON as ``application/json`` or ``text/plain`` (as
-``navigator.sendBeacon`` sends it), optionally gzip-encoded, within the configured limits."""
+"""DRF parsers of every JSON body the service reads (the ingestion endpoints and the
+schema-registry API): JSON as ``application/json`` or ``text/plain`` (as ``navigator.sendBeacon``
+sends it), optionally gzip-encoded, within the configured limits (size after decompression,
+depth, text UTF-8 can hold)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework.parsers import BaseParser
 
-from events.parsing import body_read, json_parse
+from eventcapture.parsing import body_read, json_parse
 
 
 class LimitedJSONParser(BaseParser):
