@@ -211,13 +211,23 @@ CELERY_WORKER_CONCURRENCY: int = env.int("CELERY_CONCURRENCY", default=2)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Groups of queued batches the intake delivers at once, per worker process (see README, Throughput).
 DELIVERY_CONCURRENCY: int = env.int("DELIVERY_CONCURRENCY", default=4)
+# Fail fast when Redis is unreachable instead of retrying the publish for ever inside a request.
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # An unacknowledged task is re-delivered after this many seconds; longer than the longest
     # retry-free delivery of one batch, so a slow batch is not delivered twice in parallel.
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    # Every wait on Redis is bounded: a frozen Redis is an error after these, not a hang (Celery's
+    # consumer waits at most 1 s in each BRPOP, well within).
+    "socket_timeout": 5.0,
+    "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
 }
-# Fail fast when Redis is unreachable instead of retrying the publish for ever inside a request.
-CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
+# Seconds a request waits on the queue: for its turn to publish, then for Redis to answer the
+# publish. A Redis that stops answering gives 503 `queue_unavailable` within twice this (plus the
+# connection timeout when it must reconnect), never a hang and never a 202 after the client left.
+QUEUE_TIMEOUT: float = env.float("QUEUE_TIMEOUT", default=2.0)
+if not QUEUE_TIMEOUT > 0:
+    raise ImproperlyConfigured(f"QUEUE_TIMEOUT must be a positive number of seconds, got {QUEUE_TIMEOUT}.")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_PUBLISH_RETRY = False
 

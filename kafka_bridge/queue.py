@@ -90,9 +90,11 @@ class BatchQueue:
     only when a publish carried it or when the publishing thread hands it the turn (never a herd
     of waiting threads woken to find their batch still waiting)."""
 
-    def __init__(self, publish: Publish, *, max_events: int = TASK_MAX_EVENTS) -> None:
+    def __init__(self, publish: Publish, *, max_events: int = TASK_MAX_EVENTS, wait: float | None = None) -> None:
         self._publish = publish
         self._max_events = max_events
+        # How long a batch waits for its turn to publish (None: the queue timeout in settings).
+        self._wait = wait
         self._lock = threading.Lock()
         self._waiting: deque[_Waiting] = deque()
         self._publishing = False
@@ -104,7 +106,16 @@ class BatchQueue:
             self._waiting.append(mine)
             publishing = self._publishing
             self._publishing = True
-        if publishing:
+        if publishing and not mine.turn.wait(self._wait if self._wait is not None else settings.QUEUE_TIMEOUT):
+            # The publish in flight is stuck (a frozen Redis): give up, unless a publish already
+            # carries this batch or the turn came as the wait ended. Never queued then: a 503.
+            with self._lock:
+                gave_up = not mine.turn.is_set() and mine in self._waiting
+                if gave_up:
+                    self._waiting.remove(mine)
+            if gave_up:
+                raise QueueUnavailable(headers={"Retry-After": RETRY_AFTER})
+            # In a publish in flight, which ends within its own timeout.
             mine.turn.wait()
         while not mine.done:
             self._publish_next(mine)
@@ -146,8 +157,6 @@ class BatchQueue:
 
 # What Celery's protocol 2 puts in a task's body after its arguments (no callbacks, no chain).
 _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
-# Waits on Redis while publishing: the request answers 503 after these, never hangs.
-PUBLISH_READ_TIMEOUT = 10.0
 # How task bodies are compressed: kombu's name for Zstandard (any Celery worker with the
 # ``backports.zstd`` package reads it), and the level (1: the fastest; 3 is no smaller on batches).
 TASK_COMPRESSION = "application/zstd"
@@ -168,7 +177,8 @@ class TaskWriter:
         self.client = redis.Redis.from_url(
             url,
             socket_connect_timeout=settings.CELERY_BROKER_CONNECTION_TIMEOUT,
-            socket_timeout=PUBLISH_READ_TIMEOUT,
+            # A Redis that stops answering (frozen, partitioned): 503 after this, never a hang.
+            socket_timeout=settings.QUEUE_TIMEOUT,
             # One more try on a connection found broken (Redis restarted since it was last used);
             # none after a timeout, which may have written the task already.
             retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),

@@ -143,6 +143,20 @@ class DrillStack:
         finally:
             os.kill(pid, signal.SIGCONT)
 
+    @contextmanager
+    def redis_frozen(self) -> Iterator[None]:
+        """Redis stopped with SIGSTOP, then resumed with SIGCONT: connections stay open and new
+        ones are still accepted by the kernel, but nothing is answered (a stuck server, a network
+        partition), unlike a stopped Redis, whose port refuses at once."""
+        pid = int((self.directory / "run" / "redis.pid").read_text().strip())
+        if "redis-server" not in _cmdline(pid) or str(self.redis_port) not in _cmdline(pid):
+            raise DrillError(f"pid {pid} is not the drills' Redis")
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.broker_url, socket_timeout=5, socket_connect_timeout=5)
 
@@ -336,6 +350,7 @@ class Posted:
     accepted_at: list[float] = field(default_factory=list)  # monotonic time of each 202
     without_retry_after: int = 0  # 503 answers without a Retry-After header
     problems: list[str] = field(default_factory=list)
+    slowest: float = 0.0  # seconds the slowest answer took
 
     def __iadd__(self, other: Posted) -> Posted:
         self.accepted += other.accepted
@@ -345,6 +360,7 @@ class Posted:
         self.accepted_at += other.accepted_at
         self.without_retry_after += other.without_retry_after
         self.problems += other.problems
+        self.slowest = max(self.slowest, other.slowest)
         return self
 
 
@@ -359,12 +375,15 @@ class Client:
     def post_batch(self, posted: Posted, *, size: int) -> int:
         key = str(uuid.uuid4())
         body = batch(*(nudged(session_uuid=key, session_order=order) for order in range(size)))
+        started = time.monotonic()
         try:
             response = self.session.post(self.url, json=body, timeout=30)
         except requests.RequestException as exc:
             posted.refused_keys.add(key)
             posted.problems.append(f"no answer: {exc}")
             return 0
+        finally:
+            posted.slowest = max(posted.slowest, time.monotonic() - started)
         posted.statuses[response.status_code] += 1
         if response.status_code == 202:
             ids = response.json()["ids"]

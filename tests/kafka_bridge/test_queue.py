@@ -177,3 +177,55 @@ def test_a_queued_event_reads_the_arrays_tasks_carry_and_the_objects_earlier_ver
 
     assert QueuedEvent.from_task([event_id, 7, "key", record]) == expected
     assert QueuedEvent.from_task({"event_id": event_id, "schema_id": 7, "key": "key", "record": record}) == expected
+
+
+def test_a_batch_whose_turn_does_not_come_in_time_is_refused_and_never_published():
+    # The publish in flight is stuck (Redis frozen): the batch behind it gives up after its wait
+    # with a 503, and no later publish carries it.
+    publisher = Publisher()
+    queue = BatchQueue(publisher, wait=0.2)
+    outcomes: list[object] = []
+    stuck = put_in_thread(queue, events(1), outcomes)
+    assert publisher.entered.wait(10)
+    late = events(2)
+    started = time.monotonic()
+    behind = put_in_thread(queue, late, outcomes)
+    behind.join(10)
+
+    assert 0.2 <= time.monotonic() - started < 5
+    assert len(outcomes) == 1
+    assert isinstance(outcomes[0], QueueUnavailable)
+    assert outcomes[0].headers == {"Retry-After": "5"}
+    assert list(queue._waiting) == []
+
+    publisher.release.set()
+    stuck.join(10)
+    queue.put(events(1))
+    assert outcomes[1:] == ["queued"]
+    assert len(publisher.published) == 2
+    assert not ids(late) & ids(*publisher.published)
+
+
+def test_a_batch_a_publish_already_carries_waits_for_it_past_its_own_wait():
+    # Carried by the publish in flight, it is in the queue once that publish returns: it must not
+    # answer 503 for a batch that was queued.
+    class SlowSecond(Publisher):
+        def __call__(self, batch: list[QueuedEvent]) -> None:
+            super().__call__(batch)
+            if len(self.published) == 2:
+                time.sleep(0.5)
+
+    publisher = SlowSecond()
+    queue = BatchQueue(publisher, wait=0.2)
+    outcomes: list[object] = []
+    threads = [put_in_thread(queue, events(1), outcomes)]
+    assert publisher.entered.wait(10)
+    threads += [put_in_thread(queue, events(1), outcomes), put_in_thread(queue, events(1), outcomes)]
+    wait_until_waiting(queue, 2)
+    publisher.release.set()
+    for thread in threads:
+        thread.join(10)
+
+    # The second publish carried both waiting batches and took longer than their wait.
+    assert [len(batch) for batch in publisher.published] == [1, 2]
+    assert outcomes == ["queued"] * 3
