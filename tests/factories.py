@@ -59,3 +59,18 @@ def nudged_record(**overrides: Any) -> dict[str, Any]:
         "occurred_at": 1602008062000,
         **overrides,
     }
+
+
+def registrar_create(username: str = "registrar", password: str = "s3cret-pass") -> Any:  # noqa: S107 (test users)
+    """A staff user who may write to the schema-registry API: the permissions to add revisions
+    and to change majors (a subject's level), and no more (not a superuser)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model().objects.create_user(username, password=password, is_staff=True)
+    user.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="registry", codename__in=["add_schemarevision", "change_eventmajor"]
+        )
+    )
+    return user

@@ -11,14 +11,13 @@ from io import StringIO
 import pytest
 import requests
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from kafka_bridge.consumer import TopicTail
 from kafka_bridge.registry_client import registry_client_reset
 from kafka_bridge.targets import encoding_cache_clear
 from registry.models import SchemaRevision, kafka_topic_name
-from tests.factories import NUDGED_EXAMPLE, batch, nudged
+from tests.factories import NUDGED_EXAMPLE, batch, nudged, registrar_create
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("kafka_topics", "celery_worker_thread")]
 
@@ -107,7 +106,7 @@ def test_tail_events_prints_the_posted_event_as_a_json_line(live_server):
 
 
 def test_with_an_external_registry_records_carry_its_schema_ids_and_decode(live_server, settings):
-    get_user_model().objects.create_user("registrar", password="s3cret-pass", is_staff=True)
+    registrar_create()
     registry_url = f"{live_server.url}/schema-registry"
     settings.SCHEMA_REGISTRY_URL = registry_url
     settings.SCHEMA_REGISTRY_BASIC_AUTH = "registrar:s3cret-pass"

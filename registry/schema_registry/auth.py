@@ -1,6 +1,9 @@
-"""Who may write to the schema-registry API: reads are open; writes need a staff user.
+"""Who may write to the schema-registry API: reads are open; each write needs the registry
+permission that fits it (``StaffWrites``): registering a revision ``registry.add_schemarevision``,
+a subject's level (``PUT /config/{subject}``) ``registry.change_eventmajor``, the global level
+(``PUT /config``) a superuser. The Analysts group holds none of them.
 
-A staff user is recognised by, in this order:
+A user is recognised by, in this order:
 
 - HTTP Basic auth (what ``SchemaRegistryClient`` sends for ``basic.auth.user.info``);
 - ``Authorization: Token <key>`` or ``Authorization: Bearer <key>`` with a DRF ``authtoken`` key
@@ -15,7 +18,7 @@ with them: a write's body must be JSON (``media.PARSER_CLASSES``; anything else,
 before any change), and a cross-site JSON request needs a CORS preflight this API never grants.
 
 No credentials on a write: 401 (error code 40101, with a Basic challenge); wrong credentials: 401;
-an authenticated user who is not active staff: 403 (40301). Authentication is lazy: reads never
+an authenticated user who is inactive or lacks the permission: 403 (40301). Authentication is lazy: reads never
 look at credentials, so a client with stale credentials can still read.
 """
 
@@ -56,16 +59,24 @@ AUTHENTICATION_CLASSES: tuple[type[BaseAuthentication], ...] = (
 )
 
 
-class StaffWrites(BasePermission):
-    """Methods in a view's ``write_methods`` need an active staff user; the rest are open."""
+# What ``write_permissions`` may name instead of a permission: only a superuser may.
+SUPERUSER = "superuser"
 
-    message = "Writing to the schema registry needs a staff user."
+
+class StaffWrites(BasePermission):
+    """Methods in a view's ``write_permissions`` need an active user with that permission (or a
+    superuser, for ``SUPERUSER``); the other methods are open."""
+
+    message = "Writing to the schema registry needs a registry permission this user does not have."
 
     def has_permission(self, request: Request, view: APIView) -> bool:
-        if request.method not in getattr(view, "write_methods", frozenset()):
+        needed = getattr(view, "write_permissions", {}).get(request.method)
+        if needed is None:
             return True
         user: Any = request.user
-        return bool(user is not None and user.is_active and user.is_staff)
+        if user is None or not user.is_active:
+            return False
+        return bool(user.is_superuser if needed == SUPERUSER else user.has_perm(needed))
 
 
 def writer_name(request: Request) -> str:

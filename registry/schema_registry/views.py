@@ -48,8 +48,8 @@ class RegistryView(APIView):
     renderer_classes = (media.SchemaRegistryRenderer,)
     content_negotiation_class = media.SchemaRegistryNegotiation
     throttle_classes = ()
-    # Methods that change the registry; the others are open to anyone.
-    write_methods: ClassVar[frozenset[str]] = frozenset()
+    # Methods that change the registry, and the permission each needs; the others are open.
+    write_permissions: ClassVar[dict[str, str]] = {}
 
     def get_exception_handler(self) -> Any:
         return errors.exception_handler
@@ -170,7 +170,7 @@ class SubjectView(RegistryView):
 
 
 class SubjectVersionsView(RegistryView):
-    write_methods = frozenset({"POST"})
+    write_permissions: ClassVar[dict[str, str]] = {"POST": "registry.add_schemarevision"}
 
     def get(self, request: Request, subject: str) -> Response:
         versions = subject_versions(subject=subject)
@@ -286,7 +286,7 @@ class CompatibilityView(RegistryView):
 class ConfigView(RegistryView):
     """The registry-wide level: the one new majors start with."""
 
-    write_methods = frozenset({"PUT"})
+    write_permissions: ClassVar[dict[str, str]] = {"PUT": auth.SUPERUSER}
 
     def get(self, request: Request) -> Response:
         return Response({"compatibilityLevel": registry_config_get().compatibility})
@@ -306,7 +306,7 @@ class ConfigView(RegistryView):
 class SubjectConfigView(RegistryView):
     """A subject's level: its major's, which every new revision must keep."""
 
-    write_methods = frozenset({"PUT"})
+    write_permissions: ClassVar[dict[str, str]] = {"PUT": "registry.change_eventmajor"}
 
     def get(self, request: Request, subject: str) -> Response:
         return Response({"compatibilityLevel": _major(subject).compatibility})

@@ -38,7 +38,7 @@ from kafka_bridge.tasks import deliver_batch
 from kafka_bridge.topics import topics_ensure
 from registry.models import EventMajor, SchemaRevision, kafka_topic_name
 from registry.services import revision_create
-from tests.factories import NUDGED_EXAMPLE, batch, nudged, nudged_record
+from tests.factories import NUDGED_EXAMPLE, batch, nudged, nudged_record, registrar_create
 from tests.queues import queues_purge
 
 NUDGED = "org.openstax.ec.nudged_v1"
@@ -512,7 +512,7 @@ def test_drill_d_an_event_that_cannot_be_encoded_is_kept_and_a_replay_delivers_i
 def test_a_refusing_registry_is_fixed_in_config_and_the_replay_uses_the_original_revision(
     live_server, drill_topic, settings, django_user_model
 ):
-    django_user_model.objects.create_user("registrar", password="s3cret-pass", is_staff=True)
+    registrar_create()
     registry_url = f"{live_server.url}/schema-registry"
     settings.SCHEMA_REGISTRY_URL = registry_url
     settings.SCHEMA_REGISTRY_BASIC_AUTH = "registrar:wrong-pass"

@@ -7,10 +7,10 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from kafka_bridge.registry_client import RegistryRefused, RegistryUnavailable, record_schema_id, registry_client_reset
 from registry.models import SchemaRevision
+from tests.factories import registrar_create
 
 NUDGED = "org.openstax.ec.nudged_v1"
 pytestmark = pytest.mark.usefixtures("committed_catalogue")
@@ -25,7 +25,7 @@ def _fresh_client() -> Iterator[None]:
 
 @pytest.fixture
 def staff_auth() -> str:
-    get_user_model().objects.create_user("registrar", password="s3cret-pass", is_staff=True)
+    registrar_create()
     return "registrar:s3cret-pass"
 
 

@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from registry.models import EventMajor, RegistryConfig, SchemaRevision
+from tests.factories import registrar_create
 
 pytestmark = pytest.mark.usefixtures("catalogue")
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
@@ -29,7 +31,13 @@ def _fast_password_hashing(settings):
 
 @pytest.fixture
 def staff():
-    return get_user_model().objects.create_user("registrar", password=PASSWORD, is_staff=True)
+    """A registrar: a staff user with the registry's write permissions (not a superuser)."""
+    return registrar_create("registrar", PASSWORD)
+
+
+@pytest.fixture
+def superuser():
+    return get_user_model().objects.create_superuser("root", password=PASSWORD)
 
 
 @pytest.fixture
@@ -222,8 +230,8 @@ def test_an_invalid_version_is_42202(version):
 
 
 @pytest.mark.parametrize("body", [{"compatibility": "SIDEWAYS"}, {"compatibility": 3}, {}, ["FULL"]])
-def test_an_invalid_compatibility_level_is_42203(staff, body):
-    assert_error(put("/config", body, headers=basic("registrar")), 422, 42203, "full_transitive")
+def test_an_invalid_compatibility_level_is_42203(staff, superuser, body):
+    assert_error(put("/config", body, headers=basic("root")), 422, 42203, "full_transitive")
     assert_error(put(f"/config/{NUDGED}", body, headers=basic("registrar")), 422, 42203)
     assert EventMajor.objects.get(full_name=NUDGED).compatibility == "FULL_TRANSITIVE"
 
@@ -269,6 +277,33 @@ def test_a_write_by_a_user_who_is_not_staff_is_403(analyst):
         assert_error(response, 403, 40301)
     assert_error(put("/config", {"compatibility": "NONE"}, headers=basic("analyst")), 403, 40301)
     assert SchemaRevision.objects.filter(major__full_name=NUDGED).count() == 1
+
+
+def test_staff_without_the_registry_permissions_may_not_write_nor_may_analysts():
+    # A staff user with no permissions, and one in the view-only Analysts group.
+    plain = get_user_model().objects.create_user("plain", password=PASSWORD, is_staff=True)
+    viewer = get_user_model().objects.create_user("viewer", password=PASSWORD, is_staff=True)
+    viewer.groups.add(Group.objects.get(name="Analysts"))
+    for user in (plain, viewer):
+        headers = basic(user.username)
+        register = post(f"/subjects/{NUDGED}/versions", {"schema": nudged_schema(OPTIONAL_NOTE)}, headers=headers)
+        assert_error(register, 403, 40301, "permission")
+        assert_error(put(f"/config/{NUDGED}", {"compatibility": "NONE"}, headers=headers), 403, 40301)
+        assert_error(put("/config", {"compatibility": "NONE"}, headers=headers), 403, 40301)
+    assert SchemaRevision.objects.filter(major__full_name=NUDGED).count() == 1
+    assert EventMajor.objects.get(full_name=NUDGED).compatibility == "FULL_TRANSITIVE"
+    assert RegistryConfig.objects.filter(compatibility="NONE").count() == 0
+
+
+def test_each_write_needs_its_own_permission_and_the_global_level_a_superuser(staff):
+    adder = get_user_model().objects.create_user("adder", password=PASSWORD)
+    adder.user_permissions.add(Permission.objects.get(codename="add_schemarevision"))
+    assert_error(put(f"/config/{NUDGED}", {"compatibility": "NONE"}, headers=basic("adder")), 403, 40301)
+    registered = post(f"/subjects/{NUDGED}/versions", {"schema": nudged_schema(OPTIONAL_NOTE)}, headers=basic("adder"))
+    assert registered.status_code == 200, registered.content
+    # The registrar may change a subject's level but not the registry-wide one.
+    assert_error(put("/config", {"compatibility": "NONE"}, headers=basic("registrar")), 403, 40301)
+    assert put(f"/config/{NUDGED}", {"compatibility": "FULL"}, headers=basic("registrar")).status_code == 200
 
 
 def test_a_write_by_an_inactive_staff_user_is_refused(staff):
@@ -425,9 +460,9 @@ def test_it_tests_a_numbered_version_alone_and_latest_against_every_revision(sta
     }
 
 
-def test_it_reads_and_sets_the_global_and_subject_compatibility_levels(staff):
+def test_it_reads_and_sets_the_global_and_subject_compatibility_levels(staff, superuser):
     assert_ok(get("/config"), {"compatibilityLevel": "FULL_TRANSITIVE"})
-    assert_ok(put("/config", {"compatibility": "backward"}, headers=basic("registrar")), {"compatibility": "BACKWARD"})
+    assert_ok(put("/config", {"compatibility": "backward"}, headers=basic("root")), {"compatibility": "BACKWARD"})
     assert_ok(get("/config"), {"compatibilityLevel": "BACKWARD"})
     assert_ok(get(f"/config/{NUDGED}"), {"compatibilityLevel": "FULL_TRANSITIVE"})
 

@@ -20,6 +20,7 @@ from fastavro.utils import generate_one
 from rest_framework.authtoken.models import Token
 
 from registry.models import EventMajor, RegistryConfig, SchemaRevision
+from tests.factories import registrar_create
 
 pytestmark = pytest.mark.usefixtures("committed_catalogue")
 NUDGED = "org.openstax.ec.nudged_v1"
@@ -39,7 +40,13 @@ def registry_url(live_server) -> str:
 
 @pytest.fixture
 def staff():
-    return get_user_model().objects.create_user("registrar", password="s3cret-pass", is_staff=True)
+    return registrar_create()
+
+
+@pytest.fixture
+def root(registry_url) -> SchemaRegistryClient:
+    get_user_model().objects.create_superuser("root", password="s3cret-pass")
+    return SchemaRegistryClient({"url": registry_url, "basic.auth.user.info": "root:s3cret-pass", "max.retries": 0})
 
 
 @pytest.fixture
@@ -132,12 +139,15 @@ def test_test_compatibility_answers_as_registering_would(anonymous, registry_url
     assert any("'required_note'" in message and "without a default" in message for message in body["messages"])
 
 
-def test_compatibility_levels_are_read_by_anyone_and_set_by_staff(anonymous, registrar):
+def test_compatibility_levels_are_read_by_anyone_and_set_by_registrars_and_superusers(anonymous, registrar, root):
     assert anonymous.get_compatibility() == "FULL_TRANSITIVE"
     assert anonymous.get_compatibility(NUDGED) == "FULL_TRANSITIVE"
 
     assert registrar.set_compatibility(NUDGED, "backward") == {"compatibility": "BACKWARD"}
-    assert registrar.set_compatibility(level="FORWARD") == {"compatibility": "FORWARD"}
+    with pytest.raises(SchemaRegistryError) as not_superuser:
+        registrar.set_compatibility(level="FORWARD")
+    assert (not_superuser.value.http_status_code, not_superuser.value.error_code) == (403, 40301)
+    assert root.set_compatibility(level="FORWARD") == {"compatibility": "FORWARD"}
 
     assert anonymous.get_compatibility(NUDGED) == "BACKWARD"
     assert anonymous.get_compatibility() == "FORWARD"
