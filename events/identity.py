@@ -28,7 +28,21 @@ class Identity:
     user_agent: str
 
 
+# Where a request keeps its identity once worked out (the throttles and the view both need it).
+_CACHED = "_eventcapture_identity"
+
+
 def identity_from_request(request: HttpRequest) -> Identity:
+    """The request's identity, worked out once per request: reading it may decrypt and verify an
+    SSO token, which the rate limits and the view would otherwise each do."""
+    identity = getattr(request, _CACHED, None)
+    if not isinstance(identity, Identity):
+        identity = _identity(request)
+        setattr(request, _CACHED, identity)
+    return identity
+
+
+def _identity(request: HttpRequest) -> Identity:
     return Identity(
         user_uuid=_user_uuid(request),
         # A cookie that does not hold a UUID is ignored, never an error (old clients send junk).

@@ -72,7 +72,11 @@ def sso_keys_load(*, encryption_key: str, signature_public_key: str) -> SsoKeys:
 
 
 class _SsoClaimsRegistry(jwt.JWTClaimsRegistry):
-    """``exp`` and ``nbf`` are enforced (no leeway); the rest is read by ``sso_user_uuid``."""
+    """``exp`` is required and, with ``nbf``, enforced (no leeway): a token that never expires
+    would sign its user in for ever. The rest is read by ``sso_user_uuid``."""
+
+    def __init__(self, *, now: int | None) -> None:
+        super().__init__(now=now, exp={"essential": True})
 
     def validate_sub(self, value: object) -> None:
         # Here `sub` is an object holding the user, not RFC 7519's string: checked by the caller.

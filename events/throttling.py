@@ -28,7 +28,6 @@ logger = logging.getLogger(__name__)
 
 CACHE_ALIAS = "ratelimit"
 CACHE_RETRY_SECONDS = 5.0
-_IDENTITY_ATTRIBUTE = "_throttling_identity"
 
 
 class _CacheOutage:
@@ -86,13 +85,8 @@ def _window_count(key: str, *, timeout: int) -> int | None:
 
 
 def _identity(request: Request) -> Identity:
-    """The request's identity, worked out once for both throttles (it may decrypt an SSO token)."""
-    http_request = request._request
-    identity = getattr(http_request, _IDENTITY_ATTRIBUTE, None)
-    if not isinstance(identity, Identity):
-        identity = identity_from_request(http_request)
-        setattr(http_request, _IDENTITY_ATTRIBUTE, identity)
-    return identity
+    # Worked out once per request, for both throttles and the view.
+    return identity_from_request(request._request)
 
 
 class _ApiRateThrottle(SimpleRateThrottle):

@@ -16,6 +16,7 @@ from joserfc import jwe
 from joserfc.jwk import ECKey, OctKey
 from joserfc.registry import HeaderParameter
 
+from events import identity as identity_module
 from events.checks import sso_keys_check, trusted_proxies_check
 from events.identity import Identity, identity_from_request
 from events.sso import sso_keys_load
@@ -462,3 +463,32 @@ def test_a_bad_key_that_got_past_the_checks_is_improperly_configured_not_anonymo
     settings.SSO_ENCRYPTION_KEY, settings.SSO_SIGNATURE_PUBLIC_KEY = "k" * 31, keys.public_pem
     with pytest.raises(ImproperlyConfigured, match="SSO_ENCRYPTION_KEY"):
         identity(token=sso_token(user_uuid=USER, keys=keys))
+
+
+@pytest.mark.usefixtures("sso")
+def test_a_token_without_an_expiry_is_anonymous(keys):
+    # It would otherwise sign its user in for ever.
+    claims = sso_claims(user_uuid=USER)
+    del claims["exp"]
+    assert identity(token=signed_and_encrypted(keys, claims)).user_uuid is None
+    assert identity(token=sso_token(user_uuid=USER, keys=keys)).user_uuid == USER
+
+
+@pytest.mark.usefixtures("sso")
+def test_a_requests_identity_is_worked_out_once_however_often_it_is_asked(keys, monkeypatch):
+    decrypted: list[str] = []
+    real = identity_module.sso_user_uuid
+
+    def counting(token, **kwargs):
+        decrypted.append(token)
+        return real(token, **kwargs)
+
+    monkeypatch.setattr(identity_module, "sso_user_uuid", counting)
+    token = sso_token(user_uuid=USER, keys=keys)
+    request = RequestFactory().post("/api/v0/events", headers={"Authorization": f"Bearer {token}"})
+
+    first, second = identity_from_request(request), identity_from_request(request)
+
+    assert first is second
+    assert first.user_uuid == USER
+    assert decrypted == [token]
