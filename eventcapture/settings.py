@@ -22,10 +22,27 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
+
+def secret(name: str, default: str = "") -> str:
+    """A secret from the environment, read literally (django-environ would take a leading ``$``
+    for a reference to another variable), or from the file ``<name>_FILE`` names (a mounted
+    secret; one trailing line break dropped). Both set is an error."""
+    path = env.ENVIRON.get(f"{name}_FILE", "")
+    if path:
+        if env.ENVIRON.get(name):
+            raise ImproperlyConfigured(f"Set {name} or {name}_FILE, not both.")
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE names a file that cannot be read: {exc.strerror}") from exc
+        return text.removesuffix("\n").removesuffix("\r")
+    return str(env.ENVIRON.get(name, default))
+
+
 DEBUG: bool = env.bool("DEBUG", default=False)
 ENV_NAME: str = env.str("ENV_NAME", default="local")
 
-_secret_key: str | None = env.str("SECRET_KEY", default=None)
+_secret_key: str | None = secret("SECRET_KEY") or None
 if not _secret_key:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set (DEBUG is off). See .env.example.")
@@ -33,6 +50,29 @@ if not _secret_key:
 SECRET_KEY: str = _secret_key
 
 ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+
+# --- HTTPS, behind a TLS-terminating proxy or load balancer (README: Production settings) ---------
+# The header and value the proxy sets on what it received over HTTPS, e.g.
+# `HTTP_X_FORWARDED_PROTO,https`; only when the proxy always sets or strips that header (a client
+# could otherwise claim HTTPS). Empty: no request is taken for secure unless it came over TLS.
+_proxy_ssl_header: list[str] = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+if _proxy_ssl_header and len(_proxy_ssl_header) != 2:
+    raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER is a header and a value, e.g. HTTP_X_FORWARDED_PROTO,https.")
+SECURE_PROXY_SSL_HEADER = (_proxy_ssl_header[0], _proxy_ssl_header[1]) if _proxy_ssl_header else None
+# Origins the admin's forms may be posted from besides the request's own host: the public
+# https://… name when a proxy forwards another Host.
+CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Plain HTTP redirected to HTTPS, except the probes and the metrics scrape.
+SECURE_SSL_REDIRECT: bool = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_REDIRECT_EXEMPT = [r"^ping$", r"^ready$", r"^metrics$"]
+# Strict-Transport-Security on HTTPS answers: a year unless DEBUG is on.
+SECURE_HSTS_SECONDS: int = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS: bool = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD: bool = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# The admin's session and CSRF cookies only over HTTPS unless DEBUG is on (`make run`, plain HTTP
+# on this machine, turns them off).
+SESSION_COOKIE_SECURE: bool = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE: bool = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -85,7 +125,7 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES = {"default": env.db_url_config(secret("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-us"
@@ -117,10 +157,9 @@ REST_FRAMEWORK = {
 DEVICE_COOKIE_NAME: str = env.str("DEVICE_COOKIE_NAME", default="oxdid")
 SSO_COOKIE_NAME: str = env.str("SSO_COOKIE_NAME", default="oxa")
 # The SSO token's keys (events/sso.py), checked at start-up (events.E001, events.E002). Empty: SSO
-# is off and everyone is anonymous. The key is read raw: django-environ would take a random key
-# starting with `$` for a reference to another variable. The PEM may be one line with \n escapes.
-SSO_ENCRYPTION_KEY: str = env.ENVIRON.get("SSO_ENCRYPTION_KEY", "")
-SSO_SIGNATURE_PUBLIC_KEY: str = env.str("SSO_SIGNATURE_PUBLIC_KEY", default="", multiline=True)
+# is off and everyone is anonymous. Secrets (see `secret`); the PEM may be one line with \n escapes.
+SSO_ENCRYPTION_KEY: str = secret("SSO_ENCRYPTION_KEY")
+SSO_SIGNATURE_PUBLIC_KEY: str = secret("SSO_SIGNATURE_PUBLIC_KEY").replace("\\n", "\n")
 # Lets load tests name their user in a `LoadTest-Client-UUID` header. Never on in production.
 LOADTESTING_ACTIVE: bool = env.bool("LOADTESTING_ACTIVE", default=False)
 # Addresses or CIDRs of proxies whose X-Forwarded-For is believed (events.E003 checks them).
@@ -168,7 +207,7 @@ KAFKA_LINGER_MS: int = env.int("KAFKA_LINGER_MS", default=5)
 # An external Confluent-compatible schema registry the worker registers schemas in and takes ids
 # from; empty: ids come from this service's registry tables.
 SCHEMA_REGISTRY_URL: str = env.str("SCHEMA_REGISTRY_URL", default="")
-SCHEMA_REGISTRY_BASIC_AUTH: str = env.str("SCHEMA_REGISTRY_BASIC_AUTH", default="")
+SCHEMA_REGISTRY_BASIC_AUTH: str = secret("SCHEMA_REGISTRY_BASIC_AUTH")
 # Where consumers (and `manage.py tail_events`) reach this service's schema-registry API.
 SCHEMA_REGISTRY_PUBLIC_URL: str = env.str("SCHEMA_REGISTRY_PUBLIC_URL", default="http://127.0.0.1:8000/schema-registry")
 
@@ -185,7 +224,7 @@ for _name, _value in (
         raise ImproperlyConfigured(f"{_name} must be a positive integer, got {_value}.")
 
 # --- Celery --------------------------------------------------------------------------------------
-CELERY_BROKER_URL: str = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL: str = secret("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 # kombu's Redis transport with the fault that stopped workers when Redis went away mended
 # (eventcapture/broker.py); any other broker URL keeps kombu's own transport.
 CELERY_BROKER_TRANSPORT: str | None = (
@@ -278,7 +317,7 @@ for _name, _rate in (("RATE_LIMIT_PER_IP", RATE_LIMIT_PER_IP), ("RATE_LIMIT_PER_
         raise ImproperlyConfigured(f"{_name} must look like 600/min (per s, min, hour or day), got {_rate!r}.")
 # The rate-limit counters, shared by every web process. Short socket timeouts: the limits fail
 # open (events/throttling.py), so an unreachable Redis must cost little.
-RATELIMIT_CACHE_URL: str = env.str("RATELIMIT_CACHE_URL", default="redis://127.0.0.1:6379/1")
+RATELIMIT_CACHE_URL: str = secret("RATELIMIT_CACHE_URL", "redis://127.0.0.1:6379/1")
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "ratelimit": {
@@ -328,8 +367,8 @@ SPECTACULAR_SETTINGS = {
 
 # --- Metrics (eventcapture/metrics.py) ------------------------------------------------------------
 # Empty: /metrics is open (for loopback and private networks); set: it needs `Authorization: Bearer
-# <token>`. Read raw, as SSO_ENCRYPTION_KEY: django-environ would take a leading `$` for a reference.
-METRICS_TOKEN: str = env.ENVIRON.get("METRICS_TOKEN", "")
+# <token>`. A secret (see `secret`).
+METRICS_TOKEN: str = secret("METRICS_TOKEN")
 # Where the Celery worker's main process serves its metrics over HTTP; port 0: not served.
 WORKER_METRICS_HOST: str = env.str("WORKER_METRICS_HOST", default="127.0.0.1")
 WORKER_METRICS_PORT: int = env.int("WORKER_METRICS_PORT", default=9808)

@@ -66,3 +66,17 @@ def trusted_proxies_check(**kwargs: Any) -> list[checks.CheckMessage]:
                 )
             )
     return errors
+
+
+def load_testing_check(**kwargs: Any) -> list[checks.CheckMessage]:
+    """The load-test header names the user of a request: only ever for a development service."""
+    if settings.LOADTESTING_ACTIVE and not settings.DEBUG:
+        return [
+            checks.Error(
+                "LOADTESTING_ACTIVE is on while DEBUG is off: any client could name the user of its events "
+                "in the LoadTest-Client-UUID header.",
+                hint="Turn LOADTESTING_ACTIVE off in production; it is for load tests of a DEBUG service.",
+                id="events.E004",
+            )
+        ]
+    return []

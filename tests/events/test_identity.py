@@ -17,6 +17,7 @@ from joserfc.jwk import ECKey, OctKey
 from joserfc.registry import HeaderParameter
 
 from events import identity as identity_module
+from events import sso as sso_module
 from events.checks import sso_keys_check, trusted_proxies_check
 from events.identity import Identity, identity_from_request
 from events.sso import sso_keys_load
@@ -477,13 +478,13 @@ def test_a_token_without_an_expiry_is_anonymous(keys):
 @pytest.mark.usefixtures("sso")
 def test_a_requests_identity_is_worked_out_once_however_often_it_is_asked(keys, monkeypatch):
     decrypted: list[str] = []
-    real = identity_module.sso_user_uuid
+    real = sso_module.sso_user_uuid
 
     def counting(token, **kwargs):
         decrypted.append(token)
         return real(token, **kwargs)
 
-    monkeypatch.setattr(identity_module, "sso_user_uuid", counting)
+    monkeypatch.setattr(identity_module, "sso_user_uuid", counting)  # as events.identity calls it
     token = sso_token(user_uuid=USER, keys=keys)
     request = RequestFactory().post("/api/v0/events", headers={"Authorization": f"Bearer {token}"})
 
