@@ -202,6 +202,11 @@ KAFKA_TOPIC_REPLICATION: int | None = _optional_int("KAFKA_TOPIC_REPLICATION")
 # every retry, for alerting; it keeps being retried, never dropped.
 KAFKA_OUTAGE_ALERT_SECONDS: float = env.float("KAFKA_OUTAGE_ALERT_SECONDS", default=300.0)
 KAFKA_DELIVERY_TIMEOUT: float = env.float("KAFKA_DELIVERY_TIMEOUT", default=30.0)
+# Days a settled (replayed or delivered) dead letter is kept: `manage.py purge_dead_letters`
+# deletes older ones (they hold addresses, user agents and user ids).
+DEAD_LETTER_RETENTION_DAYS: int = env.int("DEAD_LETTER_RETENTION_DAYS", default=30)
+if DEAD_LETTER_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured(f"DEAD_LETTER_RETENTION_DAYS must be positive, got {DEAD_LETTER_RETENTION_DAYS}.")
 # How long the producer holds records to fill a request to Kafka (librdkafka's linger.ms).
 KAFKA_LINGER_MS: int = env.int("KAFKA_LINGER_MS", default=5)
 # An external Confluent-compatible schema registry the worker registers schemas in and takes ids

@@ -23,7 +23,10 @@ means, since published revisions never change:
   type to consumers, and nothing moves an event to it behind their back.
 
 No payloads in logs (they may be personal data): event ids, types and the kind of failure only;
-the reason, which may quote a value, is kept in the database for the admin.
+the reason, which may quote a value, is kept in the database for the admin (with the credentials
+of any URL in it replaced by ``***``). Dead letters hold personal data (addresses, user agents,
+user ids): ``dead_letters_purge`` deletes the settled ones (and, when asked, pending ones) last
+seen longer ago than the retention.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import math
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import fastavro
@@ -48,7 +51,7 @@ from kafka_bridge.encoding import EncodingError
 from kafka_bridge.models import DeadLetter
 from kafka_bridge.producer import DeliveryFailed, OutgoingRecord, records_produce
 from kafka_bridge.queue import QueuedEvent
-from kafka_bridge.registry_client import RegistryRefused, RegistryUnavailable
+from kafka_bridge.registry_client import RegistryRefused, RegistryUnavailable, credentials_redacted
 from kafka_bridge.targets import EncodingTarget, UnknownSchema, encoding_target
 from registry.models import SchemaRevision
 from registry.selectors import schema_revision_get, subject_revision_get
@@ -62,7 +65,7 @@ Progress = Callable[[int, int], None]
 
 
 def _reason(error: Exception) -> str:
-    return f"{type(error).__name__}: {error}"
+    return credentials_redacted(f"{type(error).__name__}: {error}")
 
 
 # --- Keeping them ----------------------------------------------------------------------------------
@@ -230,6 +233,37 @@ def dead_letters_replay(
         report.skipped,
     )
     return report
+
+
+# Dead letters deleted per statement.
+PURGE_CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    selected: int
+    deleted: int
+    dry_run: bool
+
+
+def dead_letters_purge(
+    *, older_than: timedelta, include_pending: bool = False, dry_run: bool = False, progress: Progress | None = None
+) -> PurgeReport:
+    """Delete dead letters last seen more than ``older_than`` ago: replayed and delivered ones,
+    and pending ones too with ``include_pending`` (their events are then lost for good)."""
+    letters = DeadLetter.objects.filter(last_seen__lt=timezone.now() - older_than)
+    if not include_pending:
+        letters = letters.exclude(status=DeadLetter.Status.PENDING)
+    pks = list(letters.order_by("pk").values_list("pk", flat=True))
+    if dry_run:
+        return PurgeReport(selected=len(pks), deleted=0, dry_run=True)
+    deleted = 0
+    for chunk in _chunks(pks, PURGE_CHUNK):
+        deleted += DeadLetter.objects.filter(pk__in=chunk).delete()[0]
+        if progress is not None:
+            progress(deleted, len(pks))
+    logger.info("purged %d dead letters last seen more than %s ago", deleted, older_than)
+    return PurgeReport(selected=len(pks), deleted=deleted, dry_run=False)
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:

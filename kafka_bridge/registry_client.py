@@ -9,6 +9,7 @@ process because revisions never change.
 
 from __future__ import annotations
 
+import re
 import threading
 from functools import lru_cache
 
@@ -18,6 +19,15 @@ from django.conf import settings
 
 _lock = threading.Lock()
 _client: SchemaRegistryClient | None = None
+
+
+# user:password@ (or user@) in a URL: kept out of every message (dead-letter reasons, logs).
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+
+
+def credentials_redacted(text: str) -> str:
+    """``text`` with the user information of every URL in it replaced by ``***``."""
+    return _URL_CREDENTIALS.sub(r"\g<scheme>***@", text)
 
 
 class RegistryUnavailable(Exception):
@@ -46,11 +56,11 @@ def _external_schema_id(subject: str, schema: str) -> int:
         schema_id: int = _registry_client().register_schema(subject, Schema(schema, "AVRO"))
     except SchemaRegistryError as exc:
         if exc.http_status_code >= 500 or exc.http_status_code < 0:
-            raise RegistryUnavailable(str(exc)) from exc
-        raise RegistryRefused(f"{settings.SCHEMA_REGISTRY_URL} refused {subject}: {exc}") from exc
+            raise RegistryUnavailable(credentials_redacted(str(exc))) from exc
+        raise RegistryRefused(credentials_redacted(f"{settings.SCHEMA_REGISTRY_URL} refused {subject}: {exc}")) from exc
     except Exception as exc:
         # The client's HTTP layer raises its own connection errors: all mean "not reachable".
-        raise RegistryUnavailable(f"{settings.SCHEMA_REGISTRY_URL}: {exc}") from exc
+        raise RegistryUnavailable(credentials_redacted(f"{settings.SCHEMA_REGISTRY_URL}: {exc}")) from exc
     return schema_id
 
 

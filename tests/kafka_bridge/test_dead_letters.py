@@ -15,7 +15,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 from typing import Any
 
@@ -25,6 +25,7 @@ from django.contrib.admin.models import LogEntry
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from kafka_bridge.consumer import DecodedRecord, TopicTail
 from kafka_bridge.dead_letters import dead_letters_record, dead_letters_replay
@@ -282,6 +283,41 @@ def test_a_replay_stops_when_kafka_does_not_answer_and_leaves_the_dead_letters_a
 
 
 # --- The admin -------------------------------------------------------------------------------------
+
+
+def test_a_reason_never_keeps_the_credentials_of_a_url(catalogue):
+    event = queued(schema_id=revision().pk, record=nudged_record())
+    error = ValueError("https://registrar:s3cret@registry.example.org/subjects refused it; see http://user@host/x")
+    dead_letters_record(failures=[(event, error)])
+    reason = DeadLetter.objects.get(event_id=event.event_id).reason
+    assert reason == "ValueError: https://***@registry.example.org/subjects refused it; see http://***@host/x"
+
+
+def test_purging_deletes_settled_dead_letters_past_the_retention_and_pending_ones_only_when_asked(catalogue, settings):
+    settings.DEAD_LETTER_RETENTION_DAYS = 30
+    long_ago, recently = timezone.now() - timedelta(days=31), timezone.now() - timedelta(days=29)
+    schema_id = revision().pk
+    old_replayed = kept(queued(schema_id=schema_id, record={}), status=DeadLetter.Status.REPLAYED, last_seen=long_ago)
+    old_delivered = kept(queued(schema_id=schema_id, record={}), status=DeadLetter.Status.DELIVERED, last_seen=long_ago)
+    old_pending = kept(queued(schema_id=schema_id, record={}), last_seen=long_ago)
+    new_replayed = kept(queued(schema_id=schema_id, record={}), status=DeadLetter.Status.REPLAYED, last_seen=recently)
+
+    out = StringIO()
+    call_command("purge_dead_letters", "--dry-run", stdout=out)
+    assert "dry run: 2 replayed or delivered dead letters last seen over 30 days ago" in out.getvalue()
+    assert DeadLetter.objects.count() == 4
+
+    call_command("purge_dead_letters", stdout=out)
+    remaining = set(DeadLetter.objects.values_list("pk", flat=True))
+    assert remaining == {old_pending.pk, new_replayed.pk}
+    assert not {old_replayed.pk, old_delivered.pk} & remaining
+
+    call_command("purge_dead_letters", "--older-than", "30", "--include-pending", stdout=out)
+    assert set(DeadLetter.objects.values_list("pk", flat=True)) == {new_replayed.pk}
+    call_command("purge_dead_letters", "--older-than", "1", stdout=out)
+    assert DeadLetter.objects.count() == 0
+    with pytest.raises(CommandError, match="not a positive number of days"):
+        call_command("purge_dead_letters", "--older-than", "0")
 
 
 @pytest.fixture
