@@ -25,6 +25,8 @@ from eventcapture.settings import BASE_DIR, DATABASES, STORAGES
 # A file, not memory: the live server, the worker thread and the test share committed data.
 DATABASES["default"].setdefault("TEST", {})
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # .stack/ exists once the stack ran; a fresh clone's `make test-unit` creates it here.
+    (BASE_DIR / ".stack").mkdir(exist_ok=True)
     DATABASES["default"]["TEST"]["NAME"] = str(BASE_DIR / ".stack" / "test-db.sqlite3")
 
 # No collectstatic before tests: the admin's pages render without a manifest.
