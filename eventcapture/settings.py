@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import django_stubs_ext
@@ -86,6 +87,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "registry",
     "events",
     "kafka_bridge",
@@ -105,7 +107,31 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns an admin login locked out by too many failures into a 429 (see below).
+    "axes.middleware.AxesMiddleware",
 ]
+
+# --- Passwords and guessing them -----------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# django-axes counts failed password logins (the admin's form, the registry API's Basic auth) per
+# client address and per username; past the limit both are refused with 429 and Retry-After until
+# the cool-off has passed since the last failure. A success clears the count.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT: int = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_COOLOFF_MINUTES", default=15.0))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+# The client address as the rate limits see it (TRUSTED_PROXIES and X-Forwarded-For).
+AXES_CLIENT_IP_CALLABLE = "events.identity.request_client_ip"
+AXES_LOCKOUT_CALLABLE = "eventcapture.exceptions.login_locked_out"
+# Only the failures: no log of successful logins (addresses and user agents are personal data).
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = False
 
 ROOT_URLCONF = "eventcapture.urls"
 WSGI_APPLICATION = "eventcapture.wsgi.application"

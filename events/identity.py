@@ -42,16 +42,21 @@ def identity_from_request(request: HttpRequest) -> Identity:
     return identity
 
 
+def request_client_ip(request: HttpRequest) -> str:
+    """The client address of a request, as the rate limits and the login lock-out see it."""
+    return client_ip(
+        remote_addr=request.META.get("REMOTE_ADDR", ""),
+        forwarded_for=request.META.get("HTTP_X_FORWARDED_FOR", ""),
+        trusted_proxies=trusted_proxies_parse(tuple(settings.TRUSTED_PROXIES)),
+    )
+
+
 def _identity(request: HttpRequest) -> Identity:
     return Identity(
         user_uuid=_user_uuid(request),
         # A cookie that does not hold a UUID is ignored, never an error (old clients send junk).
         device_uuid=uuid_or_none(request.COOKIES.get(settings.DEVICE_COOKIE_NAME)),
-        ip_address=client_ip(
-            remote_addr=request.META.get("REMOTE_ADDR", ""),
-            forwarded_for=request.META.get("HTTP_X_FORWARDED_FOR", ""),
-            trusted_proxies=trusted_proxies_parse(tuple(settings.TRUSTED_PROXIES)),
-        ),
+        ip_address=request_client_ip(request),
         user_agent=request.META.get("HTTP_USER_AGENT", ""),
     )
 

@@ -8,8 +8,10 @@ this API's DRF exception handler (the ingestion API keeps the project's one).
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
+from django.conf import settings
 from django.db import DatabaseError
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
@@ -112,6 +114,11 @@ def _drf_error(exc: drf_exceptions.APIException) -> Response:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    if getattr(context.get("request"), "axes_locked_out", False):
+        # django-axes refused a Basic login: too many failures from this address or for this user.
+        wait = str(math.ceil(settings.AXES_COOLOFF_TIME.total_seconds()))
+        message = f"Too many failed logins from this address or for this user; try again in {wait} seconds."
+        return _body(429, 42901, message, {"Retry-After": wait})
     if isinstance(exc, RegistryApiError):
         return _body(exc.status_code, exc.error_code, exc.message)
     if isinstance(exc, ApiError):
