@@ -127,7 +127,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_COOLOFF_MINUTES", default
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
 AXES_RESET_ON_SUCCESS = True
 # The client address as the rate limits see it (TRUSTED_PROXIES and X-Forwarded-For).
-AXES_CLIENT_IP_CALLABLE = "events.identity.request_client_ip"
+AXES_CLIENT_IP_CALLABLE = "eventcapture.client_address.request_client_ip"
 AXES_LOCKOUT_CALLABLE = "eventcapture.exceptions.login_locked_out"
 # Only the failures: no log of successful logins (addresses and user agents are personal data).
 AXES_DISABLE_ACCESS_LOG = True
@@ -175,7 +175,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    # Only under /api/ (events/throttling.py); the schema-registry API is not rate limited.
+    # Only under /api/ (events/throttling.py); the schema-registry API limits its own (views.py).
     "DEFAULT_THROTTLE_CLASSES": ["events.throttling.ClientIpRateThrottle", "events.throttling.UserRateThrottle"],
 }
 
@@ -342,8 +342,15 @@ CORS_ALLOW_HEADERS = (*default_headers, "content-encoding")
 _RATE = re.compile(r"^[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)$")
 RATE_LIMIT_ENABLED: bool = env.bool("RATE_LIMIT_ENABLED", default=True)
 RATE_LIMIT_PER_IP: str = env.str("RATE_LIMIT_PER_IP", default="600/min")
+# The schema-registry API's open endpoints that parse and compare schemas (look-up, compatibility),
+# per client address; its reads are not limited (deserializers fetch schemas by id).
+RATE_LIMIT_REGISTRY_PER_IP: str = env.str("RATE_LIMIT_REGISTRY_PER_IP", default="120/min")
 RATE_LIMIT_PER_USER: str = env.str("RATE_LIMIT_PER_USER", default="600/min")
-for _name, _rate in (("RATE_LIMIT_PER_IP", RATE_LIMIT_PER_IP), ("RATE_LIMIT_PER_USER", RATE_LIMIT_PER_USER)):
+for _name, _rate in (
+    ("RATE_LIMIT_PER_IP", RATE_LIMIT_PER_IP),
+    ("RATE_LIMIT_PER_USER", RATE_LIMIT_PER_USER),
+    ("RATE_LIMIT_REGISTRY_PER_IP", RATE_LIMIT_REGISTRY_PER_IP),
+):
     if not _RATE.match(_rate):
         raise ImproperlyConfigured(f"{_name} must look like 600/min (per s, min, hour or day), got {_rate!r}.")
 # The rate-limit counters, shared by every web process. Short socket timeouts: the limits fail

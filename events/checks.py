@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 
-from events.identity import trusted_proxies_parse
+from eventcapture.client_address import trusted_proxies_parse
 from events.sso import ENCRYPTION_KEY_BYTES, SsoKeyError, encryption_key_load, signature_key_load
 
 

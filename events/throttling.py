@@ -1,87 +1,12 @@
-"""Rate limits of the public API (``/api/``), per client address and per signed-in user.
-
-The counters live in the ``ratelimit`` cache (Redis), so every gunicorn worker and every web host
-counts together. Each limit is a fixed window of its period (``600/min``: one counter per client
-per calendar minute): one atomic increment per request, and a key that expires with its window.
-
-When the cache cannot be reached the limits fail open: the request is allowed and a warning is
-logged. The cache is then left alone for ``CACHE_RETRY_SECONDS``, so an unreachable Redis costs
-one connection attempt per period, not one per request, and the warning is not repeated per request.
-"""
+"""Rate limits of the public API (``/api/``), per client address and per signed-in user, counted
+as eventcapture/ratelimits.py says (fixed windows in Redis, failing open)."""
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
-from typing import Any
-
-from django.conf import settings
-from django.core.cache import caches
-from redis.exceptions import RedisError
 from rest_framework.request import Request
-from rest_framework.throttling import SimpleRateThrottle
 
+from eventcapture.ratelimits import WindowRateThrottle
 from events.identity import Identity, identity_from_request
-
-logger = logging.getLogger(__name__)
-
-CACHE_ALIAS = "ratelimit"
-CACHE_RETRY_SECONDS = 5.0
-
-
-class _CacheOutage:
-    """Remembers, per process, that the cache failed recently."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._until = float("-inf")
-
-    def active(self) -> bool:
-        return time.monotonic() < self._until
-
-    def begin(self, exc: Exception) -> None:
-        with self._lock:
-            if self.active():
-                return
-            self._until = time.monotonic() + CACHE_RETRY_SECONDS
-        logger.warning(
-            "rate limits not enforced for %.0fs: the rate-limit cache is unreachable (%s: %s)",
-            CACHE_RETRY_SECONDS,
-            type(exc).__name__,
-            exc,
-        )
-
-    def reset(self) -> None:
-        with self._lock:
-            self._until = float("-inf")
-
-
-_outage = _CacheOutage()
-
-
-def throttling_reset() -> None:
-    """Forget a cache outage (tests that change the cache between requests)."""
-    _outage.reset()
-
-
-def _window_count(key: str, *, timeout: int) -> int | None:
-    """This window's count of ``key`` after counting one more request; None when the cache is
-    unreachable (then the request is not limited)."""
-    if _outage.active():
-        return None
-    cache = caches[CACHE_ALIAS]
-    try:
-        try:
-            return cache.incr(key)
-        except ValueError:
-            # The window's first request; `add` loses to a concurrent first request, then count on.
-            if cache.add(key, 1, timeout=timeout):
-                return 1
-            return cache.incr(key)
-    except (RedisError, OSError) as exc:
-        _outage.begin(exc)
-        return None
 
 
 def _identity(request: Request) -> Identity:
@@ -89,51 +14,7 @@ def _identity(request: Request) -> Identity:
     return identity_from_request(request._request)
 
 
-class _ApiRateThrottle(SimpleRateThrottle):
-    """A fixed-window limit on ``/api/`` requests per ``ident``, its rate read from settings at
-    each request (so it can be changed without a restart of the class, as tests do)."""
-
-    scope = "api"
-    rate_setting = ""
-
-    def __init__(self) -> None:
-        # Not SimpleRateThrottle.__init__: it reads DRF's THROTTLE_RATES, frozen at import.
-        self.rate: str | None = None
-        self._wait: float | None = None
-
-    def get_rate(self) -> str:
-        rate: str = getattr(settings, self.rate_setting)
-        return rate
-
-    def ident(self, request: Request) -> str | None:
-        raise NotImplementedError
-
-    def allow_request(self, request: Request, view: Any) -> bool:
-        if not settings.RATE_LIMIT_ENABLED or not request.path_info.startswith("/api/"):
-            return True
-        ident = self.ident(request)
-        if ident is None:
-            return True
-        self.rate = self.get_rate()
-        limit, duration = self.parse_rate(self.rate)
-        # Rates are checked at start-up (settings.py), so they always parse.
-        assert limit is not None
-        assert duration is not None
-        now = self.timer()
-        window = int(now // duration)
-        key = self.cache_format % {"scope": self.scope, "ident": f"{ident}:{duration}:{window}"}
-        # The key outlives its window by a little, for web hosts whose clocks differ slightly.
-        count = _window_count(key, timeout=duration + 5)
-        if count is None or count <= limit:
-            return True
-        self._wait = (window + 1) * duration - now
-        return False
-
-    def wait(self) -> float | None:
-        return self._wait
-
-
-class ClientIpRateThrottle(_ApiRateThrottle):
+class ClientIpRateThrottle(WindowRateThrottle):
     """``RATE_LIMIT_PER_IP``: every request, keyed on the client address (behind trusted proxies,
     the address they forwarded)."""
 
@@ -144,7 +25,7 @@ class ClientIpRateThrottle(_ApiRateThrottle):
         return _identity(request).ip_address or "unknown"
 
 
-class UserRateThrottle(_ApiRateThrottle):
+class UserRateThrottle(WindowRateThrottle):
     """``RATE_LIMIT_PER_USER``: requests of a signed-in user (SSO), keyed on the user's UUID."""
 
     scope = "user"

@@ -14,6 +14,7 @@ os.environ.setdefault("REGISTRY_CACHE_SECONDS", "0")
 os.environ.setdefault("RATELIMIT_CACHE_URL", "redis://127.0.0.1:6379/14")
 os.environ.setdefault("RATE_LIMIT_PER_IP", "100000/min")
 os.environ.setdefault("RATE_LIMIT_PER_USER", "100000/min")
+os.environ.setdefault("RATE_LIMIT_REGISTRY_PER_IP", "100000/min")
 # Topics of this run's own on the shared development broker: `make run`'s topics never see test
 # records, and no run reads another's records (whose schema ids its fresh database lacks). The
 # `kafka_topics` fixture deletes them at the end.

@@ -108,6 +108,11 @@ def _drf_error(exc: drf_exceptions.APIException) -> Response:
         return _body(403, 40301, message)
     if isinstance(exc, drf_exceptions.NotFound):
         return _body(404, 404, "HTTP 404 Not Found")
+    if isinstance(exc, drf_exceptions.Throttled):
+        wait = str(math.ceil(getattr(exc, "wait", None) or 1))
+        return _body(
+            429, 42901, f"Too many requests from this address; try again in {wait} seconds.", {"Retry-After": wait}
+        )
     # Malformed JSON (400), a content type other than JSON (415), a method the resource lacks
     # (405): Confluent answers these with the HTTP status as the error code.
     return _body(exc.status_code, exc.status_code, message)

@@ -14,8 +14,10 @@ from typing import Any, ClassVar
 from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
+from eventcapture.ratelimits import ClientIpWindowThrottle
 from registry.avro import InvalidAvroSchema, schema_text_load
 from registry.models import EventMajor, SchemaRevision
 from registry.schema_registry import auth, errors, media
@@ -47,7 +49,8 @@ class RegistryView(APIView):
     parser_classes = media.PARSER_CLASSES
     renderer_classes = (media.SchemaRegistryRenderer,)
     content_negotiation_class = media.SchemaRegistryNegotiation
-    throttle_classes = ()
+    # Only the look-up and the compatibility check are limited (RegistryClientIpThrottle).
+    throttle_classes: Sequence[type[BaseThrottle]] = ()
     # Methods that change the registry, and the permission each needs; the others are open.
     write_permissions: ClassVar[dict[str, str]] = {}
 
@@ -152,7 +155,17 @@ class SubjectListView(RegistryView):
         return Response(_paged(subject_list_filtered(prefix=request.query_params.get("subjectPrefix", "")), request))
 
 
+class RegistryClientIpThrottle(ClientIpWindowThrottle):
+    """``RATE_LIMIT_REGISTRY_PER_IP``: the open endpoints that parse and compare a schema."""
+
+    scope = "registry-ip"
+    rate_setting = "RATE_LIMIT_REGISTRY_PER_IP"
+    path_prefix = "/schema-registry/"
+
+
 class SubjectView(RegistryView):
+    throttle_classes = (RegistryClientIpThrottle,)
+
     def post(self, request: Request, subject: str) -> Response:
         """Look a schema up: the version of ``subject`` it is registered as."""
         _major(subject)
@@ -262,6 +275,8 @@ class SchemaTypesView(RegistryView):
 
 
 class CompatibilityView(RegistryView):
+    throttle_classes = (RegistryClientIpThrottle,)
+
     def post(self, request: Request, subject: str, version: str = "latest") -> Response:
         """Whether a schema could be registered: against ``latest`` (or all versions) as
         registering checks it, against a numbered version alone otherwise."""

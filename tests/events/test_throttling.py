@@ -11,7 +11,8 @@ import redis
 from django.core.cache import caches
 from rest_framework.test import APIClient
 
-from events.throttling import ClientIpRateThrottle, UserRateThrottle, throttling_reset
+from eventcapture.ratelimits import throttling_reset
+from events.throttling import ClientIpRateThrottle, UserRateThrottle
 from tests.ports import closed_port
 from tests.sso_tokens import sso_keys, sso_settings, sso_token
 
@@ -118,9 +119,9 @@ def test_without_the_cache_requests_are_allowed_and_a_warning_logged(settings, c
         **settings.CACHES,
         "ratelimit": {**settings.CACHES["ratelimit"], "LOCATION": f"redis://127.0.0.1:{closed_port()}/0"},
     }
-    with caplog.at_level(logging.WARNING, logger="events.throttling"):
+    with caplog.at_level(logging.WARNING, logger="eventcapture.ratelimits"):
         assert [post().status_code for _ in range(3)] == [202, 202, 202]
-    warnings = [record.getMessage() for record in caplog.records if record.name == "events.throttling"]
+    warnings = [record.getMessage() for record in caplog.records if record.name == "eventcapture.ratelimits"]
     # Once, not per request: the cache is left alone for a while after it failed.
     assert len(warnings) == 1
     assert warnings[0].startswith(
