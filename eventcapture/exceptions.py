@@ -19,6 +19,15 @@ from rest_framework.response import Response
 
 from eventcapture import metrics
 
+# Characters of a message or path an answer carries at most: they may quote what the client sent,
+# and a refusal must stay small whatever that was.
+MAX_MESSAGE_CHARS = 300
+
+
+def clipped(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text``, cut to ``limit`` characters (the cut marked with an ellipsis and the length)."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
 
 @dataclass(frozen=True)
 class ErrorDetail:
@@ -30,10 +39,12 @@ class ErrorDetail:
     event_type: str | None = None
 
     def as_message(self) -> str:
-        return self.message if self.index is None else f"Event [{self.index}]: {self.message}"
+        message = clipped(self.message)
+        return message if self.index is None else f"Event [{self.index}]: {message}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "path": self.path, "code": self.code, "message": self.message}
+        path = None if self.path is None else clipped(self.path)
+        return {"index": self.index, "path": path, "code": self.code, "message": clipped(self.message)}
 
 
 class ApiError(Exception):

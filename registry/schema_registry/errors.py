@@ -17,7 +17,7 @@ from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
-from eventcapture.exceptions import ApiError
+from eventcapture.exceptions import ApiError, clipped
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,8 @@ class DeleteNotSupported(RegistryApiError):
 
 
 def _body(status: int, error_code: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    return Response({"error_code": error_code, "message": message}, status=status, headers=headers)
+    # A message may quote what the client sent (a subject, a schema): never a large answer.
+    return Response({"error_code": error_code, "message": clipped(message, 1000)}, status=status, headers=headers)
 
 
 def _drf_error(exc: drf_exceptions.APIException) -> Response:

@@ -1,0 +1,136 @@
+"""Hostile input to every endpoint that reads a body or a path from the client: the events and
+xAPI endpoints, the schema-registry API's reads and writes, and the admin's login. Whatever
+arrives, the answer is never a 5xx, and a refusal is small (no echo of a large input, no error per
+item of a bomb). Each case prints one line (``pytest -s``): what was sent where, and what came back."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from tests.factories import batch, nudged, registrar_create
+
+pytestmark = pytest.mark.usefixtures("catalogue")
+NUDGED = "org.openstax.ec.nudged_v1"
+PASSWORD = "s3cret-pass"
+SMALL = 4096  # bytes a refusal may take at most
+
+
+def _gzip_bomb() -> bytes:
+    # About 1 KB that inflates to 50 MB of spaces inside a JSON string.
+    return gzip.compress(b'{"events": "' + b" " * 50_000_000 + b'"}', compresslevel=9)
+
+
+def _lone_surrogate(body: Any) -> bytes:
+    return json.dumps(body).replace('"', '"\\ud800', 1).encode()
+
+
+HOSTILE: dict[str, tuple[bytes, dict[str, str]]] = {
+    "empty body": (b"", {}),
+    "not JSON": (b"{events: [", {}),
+    "nested 5,000 deep": (b"[" * 5000 + b"]" * 5000, {}),
+    "lone surrogate in a key": (_lone_surrogate({"events": [{"data": {}}]}), {}),
+    "lone surrogate in a value": (b'{"events": [{"data": {"type": "\\udfff"}}]}', {}),
+    "NaN": (b'{"events": NaN}', {}),
+    "number too large for a double": (b'{"events": [1e400]}', {}),
+    "2 MB body": (b'{"events": ["' + b"x" * 2_000_000 + b'"]}', {}),
+    "gzip bomb (1 KB to 50 MB)": (_gzip_bomb(), {"HTTP_CONTENT_ENCODING": "gzip"}),
+    "item bomb (490,000 items, 1 KB of gzip)": (
+        gzip.compress(b'{"events":[' + b",".join([b"0"] * 490_000) + b"]}"),
+        {"HTTP_CONTENT_ENCODING": "gzip"},
+    ),
+    "truncated gzip": (gzip.compress(b'{"events": []}')[:-6], {"HTTP_CONTENT_ENCODING": "gzip"}),
+    "unknown Content-Encoding": (b'{"events": []}', {"HTTP_CONTENT_ENCODING": "br"}),
+    "XML": (b"<events/>", {"CONTENT_TYPE": "application/xml"}),
+    "top-level string": (b'"events"', {}),
+    "top-level null": (b"null", {}),
+    "100,000-character key": (json.dumps({"k" * 100_000: 1}).encode(), {}),
+    "NUL bytes in strings": (json.dumps(batch(nudged(app="\x00" * 100))).encode(), {}),
+}
+
+
+def _basic(username: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{PASSWORD}".encode()).decode()
+
+
+POSTED_TO = {
+    "POST /api/v0/events": ("post", "/api/v0/events", None),
+    "POST /api/v0/xapi/statements": ("post", "/api/v0/xapi/statements", None),
+    "POST registry look-up": ("post", f"/schema-registry/subjects/{NUDGED}", None),
+    "POST registry register (registrar)": ("post", f"/schema-registry/subjects/{NUDGED}/versions", "registrar"),
+    "POST registry compatibility": ("post", f"/schema-registry/compatibility/subjects/{NUDGED}/versions/latest", None),
+    "PUT registry subject level (registrar)": ("put", f"/schema-registry/config/{NUDGED}", "registrar"),
+    "PUT registry global level (superuser)": ("put", "/schema-registry/config", "root"),
+}
+
+
+@pytest.fixture
+def users(catalogue: None) -> None:
+    registrar_create("registrar", PASSWORD)
+    get_user_model().objects.create_superuser("root", password=PASSWORD)
+
+
+@pytest.fixture(autouse=True)
+def _fast_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def _assert_small_refusal(response: Any, label: str) -> None:
+    print(f"hostile: {label} -> {response.status_code} ({len(response.content)} bytes)")
+    assert response.status_code < 500, response.content[:500]
+    if response.status_code >= 400:
+        assert len(response.content) <= SMALL, f"{label}: a {len(response.content)}-byte refusal"
+
+
+@pytest.mark.parametrize("endpoint", POSTED_TO)
+@pytest.mark.parametrize("case", HOSTILE)
+def test_hostile_bodies_are_refused_small_and_never_a_5xx(users, endpoint, case):
+    method, path, user = POSTED_TO[endpoint]
+    body, extra = HOSTILE[case]
+    headers = {"CONTENT_TYPE": "application/json", **extra}
+    if user is not None:
+        headers["HTTP_AUTHORIZATION"] = _basic(user)
+    content_type = headers.pop("CONTENT_TYPE")
+    response = getattr(Client(), method)(path, body, content_type=content_type, **headers)
+    _assert_small_refusal(response, f"{endpoint} <- {case}")
+    assert response.status_code >= 400 or case == "NUL bytes in strings"
+
+
+HOSTILE_PATHS = [
+    "/schema-registry/schemas/ids/99999999999999999999999",
+    "/schema-registry/schemas/ids/-1",
+    f"/schema-registry/subjects/{NUDGED}/versions/99999999999999999999",
+    f"/schema-registry/subjects/{NUDGED}/versions/0",
+    "/schema-registry/subjects/" + "x" * 10_000 + "/versions",
+    "/schema-registry/subjects/%00/versions",
+    "/schema-registry/subjects/%ED%A0%80/versions",  # a lone surrogate, UTF-8 encoded
+    "/schema-registry/subjects?offset=abc&limit=-999999999999999999999",
+    "/schema-registry/subjects?subjectPrefix=" + "%FF" * 100,
+    "/api/v0/events/../../etc/passwd",
+]
+
+
+@pytest.mark.parametrize("path", HOSTILE_PATHS)
+def test_hostile_paths_and_queries_are_answered_without_a_5xx(path):
+    _assert_small_refusal(Client().get(path), f"GET {path[:80]}")
+
+
+@pytest.mark.parametrize(
+    ("label", "form"),
+    [
+        ("100,000-character username", {"username": "u" * 100_000, "password": "x"}),
+        ("NUL bytes", {"username": "a\x00b", "password": "\x00"}),
+        ("no fields", {}),
+        ("lists for fields", {"username": ["a", "b"], "password": ["c", "d"]}),
+    ],
+)
+def test_hostile_admin_logins_are_answered_without_a_5xx(label, form):
+    response = Client().post("/admin/login/", form)
+    print(f"hostile: POST /admin/login/ <- {label} -> {response.status_code}")
+    assert response.status_code < 500
