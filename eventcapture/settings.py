@@ -380,7 +380,7 @@ HEALTH_CHECK_TIMEOUT: float = env.float("HEALTH_CHECK_TIMEOUT", default=2.0)
 if HEALTH_CHECK_TIMEOUT <= 0:
     raise ImproperlyConfigured(f"HEALTH_CHECK_TIMEOUT must be a positive number, got {HEALTH_CHECK_TIMEOUT}.")
 
-# The OpenAPI document (/api/v0/swagger) and its interactive docs (/api/v0/docs); eventcapture/openapi.py.
+# The OpenAPI document (/api/v0/swagger) and its interactive docs (/api/v0/docs); operations/openapi.py.
 SPECTACULAR_SETTINGS = {
     "TITLE": "Event capture API",
     "DESCRIPTION": (
@@ -392,8 +392,8 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
     # The document does not describe itself or the docs page.
     "SERVE_INCLUDE_SCHEMA": False,
-    "PREPROCESSING_HOOKS": ["eventcapture.openapi.endpoints_public_api"],
-    "POSTPROCESSING_HOOKS": ["eventcapture.openapi.document_complete"],
+    "PREPROCESSING_HOOKS": ["operations.openapi.endpoints_public_api"],
+    "POSTPROCESSING_HOOKS": ["operations.openapi.document_complete"],
     # Swagger UI from drf-spectacular-sidecar's static files: no CDN, works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from django.http import HttpRequest, HttpResponse
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -46,7 +45,3 @@ class XapiStatementsView(APIView):
 
     def post(self, request: Request) -> Response:
         return _accepted(statements_accept(statements=statements_parse(request.data)))
-
-
-def ping(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("pong", content_type="text/plain")

@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.db import OperationalError, connections
 from rest_framework.test import APIClient
 
-from eventcapture.health import git_sha
+from operations.health import git_sha
 from tests.factories import SHIPPED_TOPICS
 from tests.ports import closed_port
 from tests.sso_tokens import sso_keys, sso_settings, sso_token

@@ -18,8 +18,8 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse
 
-from eventcapture.health import app_version
 from events.services import XAPI_STATEMENT
+from operations.health import app_version
 from registry.selectors import event_version_get, schema_revision_get, subject_list
 
 EVENTS_PATH = "/api/v0/events"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
@@ -17,9 +17,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from eventcapture import openapi
-from eventcapture.health import info_get, readiness_get, requester_is_admin
 from events.identity import identity_from_request
+from operations import openapi
+from operations.health import info_get, readiness_get, requester_is_admin
 
 
 @method_decorator(never_cache, name="dispatch")
@@ -50,3 +50,8 @@ class OpenApiView(SpectacularJSONAPIView):
     ``application/json`` unless the client asks for ``application/vnd.oai.openapi+json``."""
 
     renderer_classes = [OpenApiJsonRenderer2, OpenApiJsonRenderer]
+
+
+def ping(request: HttpRequest) -> HttpResponse:
+    """``GET /ping``: the process answers (a liveness probe; nothing else is asked)."""
+    return HttpResponse("pong", content_type="text/plain")
