@@ -152,6 +152,13 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db_url_config(secret("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"))}
+# Bounded waits on the database: a connection attempt gives up after DATABASE_CONNECT_TIMEOUT
+# seconds (PostgreSQL), a locked SQLite file after as long.
+DATABASE_CONNECT_TIMEOUT: int = env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT)
+elif DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", DATABASE_CONNECT_TIMEOUT)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-us"
@@ -426,9 +433,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # The schema-registry client logs every HTTP request at INFO, and Celery every task it receives
     # and finishes: thousands of lines a second under load, which the metrics count instead
-    # (eventcapture_batches_delivered_total); failures and retries are still logged.
+    # (eventcapture_batches_delivered_total); failures and retries are still logged. django-axes
+    # announces itself at INFO in every process and command; its failures and lock-outs are WARNINGs.
     "loggers": {
         name: {"level": "WARNING"}
-        for name in ("httpx", "httpx2", "httpcore", "httpcore2", "celery.app.trace", "celery.worker.strategy")
+        for name in ("httpx", "httpx2", "httpcore", "httpcore2", "celery.app.trace", "celery.worker.strategy", "axes")
     },
 }
