@@ -16,7 +16,8 @@ from django.test import Client
 
 from tests.factories import batch, nudged, registrar_create
 
-pytestmark = pytest.mark.usefixtures("catalogue")
+# Integration: the one acceptable input (NUL bytes are valid JSON, UTF-8 and Avro) is queued in Redis.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("catalogue")]
 NUDGED = "org.openstax.ec.nudged_v1"
 PASSWORD = "s3cret-pass"
 SMALL = 4096  # bytes a refusal may take at most
