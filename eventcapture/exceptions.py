@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
@@ -182,18 +181,3 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     for (code, event_type), count in Counter((d.code, d.event_type) for d in error.details).items():
         metrics.events_rejected(code=code, event_type=event_type, count=count)
     return error_response(error)
-
-
-def login_locked_out(request: HttpRequest, response: HttpResponse | None, credentials: Any = None) -> HttpResponse:
-    """django-axes' answer to a login refused for too many failures (``AXES_LOCKOUT_CALLABLE``):
-    429 with ``Retry-After`` (the cool-off), JSON in Confluent's shape for the schema-registry API,
-    plain text for the admin."""
-    wait = str(math.ceil(settings.AXES_COOLOFF_TIME.total_seconds()))
-    message = f"Too many failed logins from this address or for this user; try again in {wait} seconds."
-    if request.path.startswith("/schema-registry/"):
-        answer: HttpResponse = JsonResponse({"error_code": 42901, "message": message}, status=429)
-        answer["Content-Type"] = "application/vnd.schemaregistry.v1+json"
-    else:
-        answer = HttpResponse(message, status=429, content_type="text/plain; charset=utf-8")
-    answer["Retry-After"] = wait
-    return answer

@@ -65,7 +65,7 @@ def throttling_reset() -> None:
     _outage.reset()
 
 
-def _window_count(key: str, *, timeout: int) -> int | None:
+def window_count(key: str, *, timeout: int) -> int | None:
     """This window's count of ``key`` after counting one more request; None when the cache is
     unreachable (then the request is not limited)."""
     if _outage.active():
@@ -82,6 +82,19 @@ def _window_count(key: str, *, timeout: int) -> int | None:
     except (RedisError, OSError) as exc:
         _outage.begin(exc)
         return None
+
+
+def window_peek(key: str) -> int | None:
+    """The count of ``key`` so far, without counting; None when there is none or the cache is
+    unreachable."""
+    if _outage.active():
+        return None
+    try:
+        count = caches[CACHE_ALIAS].get(key)
+    except (RedisError, OSError) as exc:
+        _outage.begin(exc)
+        return None
+    return count if isinstance(count, int) else None
 
 
 class WindowRateThrottle(SimpleRateThrottle):
@@ -119,7 +132,7 @@ class WindowRateThrottle(SimpleRateThrottle):
         window = int(now // duration)
         key = self.cache_format % {"scope": self.scope, "ident": f"{ident}:{duration}:{window}"}
         # The key outlives its window by a little, for web hosts whose clocks differ slightly.
-        count = _window_count(key, timeout=duration + 5)
+        count = window_count(key, timeout=duration + 5)
         if count is None or count <= limit:
             return True
         self._wait = (window + 1) * duration - now

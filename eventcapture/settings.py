@@ -128,7 +128,8 @@ AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
 AXES_RESET_ON_SUCCESS = True
 # The client address as the rate limits see it (TRUSTED_PROXIES and X-Forwarded-For).
 AXES_CLIENT_IP_CALLABLE = "eventcapture.client_address.request_client_ip"
-AXES_LOCKOUT_CALLABLE = "eventcapture.exceptions.login_locked_out"
+AXES_LOCKOUT_CALLABLE = "eventcapture.logins.login_locked_out"
+AXES_USERNAME_CALLABLE = "eventcapture.logins.login_username"
 # Only the failures: no log of successful logins (addresses and user agents are personal data).
 AXES_DISABLE_ACCESS_LOG = True
 AXES_ENABLE_ACCESS_FAILURE_LOG = False

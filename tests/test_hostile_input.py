@@ -110,6 +110,8 @@ HOSTILE_PATHS = [
     f"/schema-registry/subjects/{NUDGED}/versions/0",
     "/schema-registry/subjects/" + "x" * 10_000 + "/versions",
     "/schema-registry/subjects/%00/versions",
+    f"/schema-registry/subjects/{NUDGED}%00/versions/latest",
+    "/schema-registry/subjects?subjectPrefix=%00",
     "/schema-registry/subjects/%ED%A0%80/versions",  # a lone surrogate, UTF-8 encoded
     "/schema-registry/subjects?offset=abc&limit=-999999999999999999999",
     "/schema-registry/subjects?subjectPrefix=" + "%FF" * 100,
@@ -127,6 +129,7 @@ def test_hostile_paths_and_queries_are_answered_without_a_5xx(path):
     [
         ("100,000-character username", {"username": "u" * 100_000, "password": "x"}),
         ("NUL bytes", {"username": "a\x00b", "password": "\x00"}),
+        ("a 256-character username", {"username": "u" * 256, "password": "x"}),
         ("no fields", {}),
         ("lists for fields", {"username": ["a", "b"], "password": ["c", "d"]}),
     ],

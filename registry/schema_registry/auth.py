@@ -24,12 +24,18 @@ look at credentials, so a client with stale credentials can still read.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from rest_framework.authentication import BaseAuthentication, BasicAuthentication, SessionAuthentication
 from rest_framework.authentication import TokenAuthentication as DrfTokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
+
+from eventcapture.client_address import request_client_ip
+from eventcapture.ratelimits import window_count, window_peek
 
 if TYPE_CHECKING:
     from rest_framework.views import APIView
@@ -42,11 +48,35 @@ class RegistryBasicAuthentication(BasicAuthentication):
     www_authenticate_realm = "schema-registry"
 
 
-class TokenAuthentication(DrfTokenAuthentication):
+class _CountedTokenAuthentication(DrfTokenAuthentication):
+    """Token authentication whose failures are counted per client address, as django-axes counts
+    failed passwords (it never sees tokens: they are looked up, not authenticated): from the
+    ``LOGIN_FAILURE_LIMIT``-th failure on, the address is refused with 429 until its window of
+    ``LOGIN_COOLOFF_MINUTES`` ends. Counted in the rate-limit cache; when that is unreachable,
+    failures are not counted (a key is 160 random bits: there is nothing to guess quickly)."""
+
+    def authenticate(self, request: Request) -> Any:
+        window = max(1, int(settings.AXES_COOLOFF_TIME.total_seconds()))
+        now = time.time()
+        key = f"token-failures:{request_client_ip(request._request)}:{int(now // window)}"
+        counted = window_peek(key)
+        if counted is not None and counted >= settings.AXES_FAILURE_LIMIT:
+            raise Throttled(wait=window - now % window)
+        try:
+            return super().authenticate(request)
+        except AuthenticationFailed:
+            counted = window_count(key, timeout=window + 5)
+            if counted is not None and counted >= settings.AXES_FAILURE_LIMIT:
+                # As django-axes does: the limit's failure is the first refused.
+                raise Throttled(wait=window - now % window) from None
+            raise
+
+
+class TokenAuthentication(_CountedTokenAuthentication):
     keyword = "Token"
 
 
-class BearerTokenAuthentication(DrfTokenAuthentication):
+class BearerTokenAuthentication(_CountedTokenAuthentication):
     keyword = "Bearer"
 
 

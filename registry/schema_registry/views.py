@@ -41,6 +41,8 @@ from registry.services import (
 )
 
 _MAX_ID = 2**31 - 1
+# Characters of a subject (a major's full name) at most: EventMajor.full_name's column.
+_SUBJECT_MAX = EventMajor._meta.get_field("full_name").max_length or 255
 
 
 class RegistryView(APIView):
@@ -59,6 +61,16 @@ class RegistryView(APIView):
 
     def perform_authentication(self, request: Request) -> None:
         """Lazy: only ``StaffWrites`` looks at the credentials, and only for writes."""
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # Text no subject can be, refused before it reaches a query: PostgreSQL refuses NUL
+        # characters outright (a 500), and no major's name is longer than its column.
+        subject = kwargs.get("subject")
+        if subject is not None and ("\x00" in subject or len(subject) > _SUBJECT_MAX):
+            raise errors.SubjectNotFound(f"Subject '{subject}' not found.")
+        if any("\x00" in value for value in request.query_params.values()):
+            raise errors.SubjectNotFound("No subject holds a NUL character.")
+        super().initial(request, *args, **kwargs)
 
 
 # --- Parsing -------------------------------------------------------------------------------------

@@ -9,9 +9,12 @@ import json
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
+from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.test import Client
+from rest_framework.authtoken.models import Token
 
+from eventcapture.ratelimits import throttling_reset
 from tests.factories import registrar_create
 
 pytestmark = pytest.mark.usefixtures("catalogue")
@@ -86,3 +89,27 @@ def test_passwords_are_validated():
     with pytest.raises(ValidationError):
         validate_password("short")
     validate_password("a long enough and uncommon phrase")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("keyword", ["Token", "Bearer"])
+def test_failed_tokens_are_counted_per_address_and_past_the_limit_even_a_valid_one_is_429(keyword):
+    caches["ratelimit"].clear()
+    throttling_reset()
+    token = Token.objects.create(user=registrar_create("registrar", PASSWORD))
+
+    def put_with(key: str, address: str = "192.0.2.1"):
+        return Client(REMOTE_ADDR=address).put(
+            CONFIG,
+            json.dumps({"compatibility": "FULL"}),
+            content_type="application/vnd.schemaregistry.v1+json",
+            headers={"Authorization": f"{keyword} {key}"},
+        )
+
+    assert [put_with(f"not-a-key-{n}").status_code for n in range(3)] == [401, 401, 429]
+    refused = put_with(token.key)
+    assert refused.status_code == 429
+    assert refused.json()["error_code"] == 42901
+    assert 1 <= int(refused["Retry-After"]) <= 900
+    # Another address is not held back.
+    assert put_with(token.key, address="198.51.100.7").status_code == 200
