@@ -28,7 +28,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from rest_framework.authentication import BaseAuthentication, BasicAuthentication, SessionAuthentication
+from rest_framework.authentication import (
+    BaseAuthentication,
+    BasicAuthentication,
+    SessionAuthentication,
+    get_authorization_header,
+)
 from rest_framework.authentication import TokenAuthentication as DrfTokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.permissions import BasePermission
@@ -56,6 +61,9 @@ class _CountedTokenAuthentication(DrfTokenAuthentication):
     failures are not counted (a key is 160 random bits: there is nothing to guess quickly)."""
 
     def authenticate(self, request: Request) -> Any:
+        words = get_authorization_header(request).split()
+        if not words or words[0].lower() != self.keyword.lower().encode():
+            return None  # not this scheme: nothing to count
         window = max(1, int(settings.AXES_COOLOFF_TIME.total_seconds()))
         now = time.time()
         key = f"token-failures:{request_client_ip(request._request)}:{int(now // window)}"
