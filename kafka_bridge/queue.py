@@ -7,7 +7,9 @@ A batch that arrives while another thread's publish is in flight waits for it to
 publish then carries every batch that waited, as one task. A lone request publishes at once (an
 idle service adds no wait), while a busy one sends fewer, larger tasks: what lets the worker keep up
 with single-event requests, since every task costs it about the same whatever its size. A request
-still answers only after the publish that carried its batch returned: 202 means queued.
+still answers only after the publish that carried its batch returned: 202 means queued. Every
+wait is bounded by ``QUEUE_TIMEOUT``: for the turn to publish (a stuck publish ahead, a frozen
+Redis), then for Redis's answer; past it the request answers 503, never hangs.
 
 One publish is one ``LPUSH`` of a Celery task message (``TaskWriter``), in the form Celery and
 kombu's Redis transport give it, so any Celery worker reads it: Celery's own ``send_task``
