@@ -91,9 +91,30 @@ def _deeper_than(value: Any, limit: int) -> bool:
     return False
 
 
+def _holds_nul(value: Any) -> bool:
+    """Whether a NUL character is in any key or string of ``value``, walked a level at a time."""
+    level = [value]
+    while level:
+        children: list[Any] = []
+        for node in level:
+            if type(node) is str:
+                if "\x00" in node:
+                    return True
+            elif type(node) is dict:
+                if any("\x00" in key for key in node):
+                    return True
+                children.extend(node.values())
+            elif type(node) is list:
+                children.extend(node)
+        level = children
+    return False
+
+
 def json_parse(raw: bytes, *, max_depth: int, what: str = "The request body") -> Any:
     """Strict JSON (UTF-8 text that UTF-8 can hold: no lone surrogates; no NaN or Infinity, nor a
-    number too large for a double) nested at most ``max_depth`` deep."""
+    number too large for a double) nested at most ``max_depth`` deep, and without NUL characters
+    (``\\u0000``): PostgreSQL keeps no text that holds one (a dead letter or a schema could never
+    be stored), and neither do many of the stores consumers load events into."""
     too_deep = MalformedRequest(f"{what} is nested more than {max_depth} levels deep")
     try:
         value = orjson.loads(raw)
@@ -104,4 +125,8 @@ def json_parse(raw: bytes, *, max_depth: int, what: str = "The request body") ->
         raise MalformedJson(f"{what} is not valid JSON: {exc}") from exc
     if _deeper_than(value, max_depth):
         raise too_deep
+    # JSON can only spell NUL as an escape: a body without that escape holds none (the walk tells
+    # the rare escaped backslash followed by "u0000" from a NUL).
+    if b"\\u0000" in raw and _holds_nul(value):
+        raise MalformedJson(f"{what} holds a NUL character (\\u0000), which the service does not accept")
     return value

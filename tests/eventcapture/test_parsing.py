@@ -89,3 +89,21 @@ def test_it_refuses_json_nested_deeper_than_the_limit():
 def test_absurdly_deep_json_is_a_400_not_a_crash():
     with pytest.raises(MalformedRequest, match="nested"):
         json_parse(b"[" * 200_000 + b"]" * 200_000, max_depth=32)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"app": "a\\u0000b"}',
+        b'{"a\\u0000": 1}',
+        b'{"events": [{"data": {"deep": [["\\u0000"]]}}]}',
+    ],
+)
+def test_a_nul_character_anywhere_is_malformed_json(raw):
+    with pytest.raises(MalformedJson, match="NUL character"):
+        json_parse(raw, max_depth=32)
+
+
+def test_an_escaped_backslash_before_u0000_is_text_not_a_nul():
+    # The JSON text "\\u0000" is the six characters \u0000: kept as sent.
+    assert json_parse(b'{"note": "\\\\u0000"}', max_depth=32) == {"note": "\\u0000"}
