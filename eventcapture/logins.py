@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 
 # Characters of a username axes keeps (its column holds 255; PostgreSQL refuses longer values).
 USERNAME_CHARS = 255
@@ -21,16 +21,17 @@ def login_username(request: HttpRequest, credentials: dict[str, Any] | None = No
     return None if username is None else str(username)[:USERNAME_CHARS]
 
 
-def login_locked_out(request: HttpRequest, response: HttpResponse | None, credentials: Any = None) -> HttpResponse:
-    """django-axes' answer to a login refused for too many failures (``AXES_LOCKOUT_CALLABLE``):
-    429 with ``Retry-After`` (the cool-off), JSON in Confluent's shape for the schema-registry API,
-    plain text for the admin."""
+def lockout_notice() -> tuple[str, str]:
+    """``(Retry-After seconds, message)`` of a login refused for too many failures."""
     wait = str(math.ceil(settings.AXES_COOLOFF_TIME.total_seconds()))
-    message = f"Too many failed logins from this address or for this user; try again in {wait} seconds."
-    if request.path.startswith("/schema-registry/"):
-        answer: HttpResponse = JsonResponse({"error_code": 42901, "message": message}, status=429)
-        answer["Content-Type"] = "application/vnd.schemaregistry.v1+json"
-    else:
-        answer = HttpResponse(message, status=429, content_type="text/plain; charset=utf-8")
+    return wait, f"Too many failed logins from this address or for this user; try again in {wait} seconds."
+
+
+def login_locked_out(request: HttpRequest, response: HttpResponse | None, credentials: Any = None) -> HttpResponse:
+    """django-axes' answer to an admin login refused for too many failures
+    (``AXES_LOCKOUT_CALLABLE``): 429 with ``Retry-After`` (the cool-off). The schema-registry API
+    answers its own refusals, in Confluent's shape (registry/schema_registry/errors.py)."""
+    wait, message = lockout_notice()
+    answer = HttpResponse(message, status=429, content_type="text/plain; charset=utf-8")
     answer["Retry-After"] = wait
     return answer

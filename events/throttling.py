@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rest_framework.request import Request
 
-from eventcapture.ratelimits import WindowRateThrottle
+from eventcapture.ratelimits import ClientIpWindowThrottle, WindowRateThrottle
 from events.identity import Identity, identity_from_request
 
 
@@ -14,15 +14,12 @@ def _identity(request: Request) -> Identity:
     return identity_from_request(request._request)
 
 
-class ClientIpRateThrottle(WindowRateThrottle):
+class ClientIpRateThrottle(ClientIpWindowThrottle):
     """``RATE_LIMIT_PER_IP``: every request, keyed on the client address (behind trusted proxies,
     the address they forwarded)."""
 
     scope = "ip"
     rate_setting = "RATE_LIMIT_PER_IP"
-
-    def ident(self, request: Request) -> str | None:
-        return _identity(request).ip_address or "unknown"
 
 
 class UserRateThrottle(WindowRateThrottle):

@@ -1,13 +1,15 @@
 """Hostile input to every endpoint that reads a body or a path from the client: the events and
 xAPI endpoints, the schema-registry API's reads and writes, and the admin's login. Whatever
 arrives, the answer is never a 5xx, and a refusal is small (no echo of a large input, no error per
-item of a bomb). Each case prints one line (``pytest -s``): what was sent where, and what came back."""
+item of a bomb). Each case logs one line (logger ``tests.hostile``, shown with
+``-o log_cli=true --log-cli-level=INFO``): what was sent where, and what came back."""
 
 from __future__ import annotations
 
 import base64
 import gzip
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ from django.test import Client
 from tests.factories import batch, nudged, registrar_create
 
 pytestmark = pytest.mark.usefixtures("catalogue")
+logger = logging.getLogger("tests.hostile")
 NUDGED = "org.openstax.ec.nudged_v1"
 PASSWORD = "s3cret-pass"
 SMALL = 4096  # bytes a refusal may take at most
@@ -82,7 +85,7 @@ def _fast_hashing(settings):
 
 
 def _assert_small_refusal(response: Any, label: str) -> None:
-    print(f"hostile: {label} -> {response.status_code} ({len(response.content)} bytes)")
+    logger.info("hostile: %s -> %d (%d bytes)", label, response.status_code, len(response.content))
     assert response.status_code < 500, response.content[:500]
     if response.status_code >= 400:
         assert len(response.content) <= SMALL, f"{label}: a {len(response.content)}-byte refusal"
@@ -135,5 +138,5 @@ def test_hostile_paths_and_queries_are_answered_without_a_5xx(path):
 )
 def test_hostile_admin_logins_are_answered_without_a_5xx(label, form):
     response = Client().post("/admin/login/", form)
-    print(f"hostile: POST /admin/login/ <- {label} -> {response.status_code}")
+    logger.info("hostile: POST /admin/login/ <- %s -> %d", label, response.status_code)
     assert response.status_code < 500

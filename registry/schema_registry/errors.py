@@ -11,13 +11,13 @@ import logging
 import math
 from typing import Any
 
-from django.conf import settings
 from django.db import DatabaseError
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
 from eventcapture.exceptions import ApiError, clipped
+from eventcapture.logins import lockout_notice
 
 logger = logging.getLogger(__name__)
 
@@ -122,8 +122,7 @@ def _drf_error(exc: drf_exceptions.APIException) -> Response:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if getattr(context.get("request"), "axes_locked_out", False):
         # django-axes refused a Basic login: too many failures from this address or for this user.
-        wait = str(math.ceil(settings.AXES_COOLOFF_TIME.total_seconds()))
-        message = f"Too many failed logins from this address or for this user; try again in {wait} seconds."
+        wait, message = lockout_notice()
         return _body(429, 42901, message, {"Retry-After": wait})
     if isinstance(exc, RegistryApiError):
         return _body(exc.status_code, exc.error_code, exc.message)

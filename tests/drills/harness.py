@@ -16,7 +16,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -131,31 +131,28 @@ class DrillStack:
         self._stack("down", *services)
 
     @contextmanager
-    def kafka_frozen(self) -> Iterator[None]:
-        """The broker stopped with SIGSTOP, then resumed with SIGCONT: its connections stay open, so
-        what clients send waits, unanswered, in its socket buffers, and is handled on resume."""
-        pid = int((self.directory / "run" / "kafka.pid").read_text().strip())
-        if "kafka.Kafka" not in _cmdline(pid) or str(self.directory) not in _cmdline(pid):
-            raise DrillError(f"pid {pid} is not the drills' broker")
+    def _frozen(self, service: str, marker: str) -> Iterator[None]:
+        """``service`` stopped with SIGSTOP, then resumed with SIGCONT, once its pid file names a
+        process whose command line holds ``marker`` (never a process of another stack)."""
+        pid = int((self.directory / "run" / f"{service}.pid").read_text().strip())
+        if marker not in _cmdline(pid):
+            raise DrillError(f"pid {pid} is not the drills' {service}")
         os.kill(pid, signal.SIGSTOP)
         try:
             yield
         finally:
             os.kill(pid, signal.SIGCONT)
 
-    @contextmanager
-    def redis_frozen(self) -> Iterator[None]:
-        """Redis stopped with SIGSTOP, then resumed with SIGCONT: connections stay open and new
-        ones are still accepted by the kernel, but nothing is answered (a stuck server, a network
-        partition), unlike a stopped Redis, whose port refuses at once."""
-        pid = int((self.directory / "run" / "redis.pid").read_text().strip())
-        if "redis-server" not in _cmdline(pid) or str(self.redis_port) not in _cmdline(pid):
-            raise DrillError(f"pid {pid} is not the drills' Redis")
-        os.kill(pid, signal.SIGSTOP)
-        try:
-            yield
-        finally:
-            os.kill(pid, signal.SIGCONT)
+    def kafka_frozen(self) -> AbstractContextManager[None]:
+        """The broker frozen: its connections stay open, so what clients send waits, unanswered,
+        in its socket buffers, and is handled on resume."""
+        return self._frozen("kafka", str(self.directory))
+
+    def redis_frozen(self) -> AbstractContextManager[None]:
+        """Redis frozen: connections stay open and new ones are still accepted by the kernel, but
+        nothing is answered (a stuck server, a network partition), unlike a stopped Redis, whose
+        port refuses at once."""
+        return self._frozen("redis", f"127.0.0.1:{self.redis_port}")
 
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.broker_url, socket_timeout=5, socket_connect_timeout=5)
