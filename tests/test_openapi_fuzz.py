@@ -15,24 +15,12 @@ import hypothesis
 import pytest
 import schemathesis
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
+
+from tests.fuzzing import CHECKS, SETTINGS
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("committed_catalogue")]
 
 MAX_EXAMPLES = 30
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-]
 FUZZED = [
     ("POST", "/api/v0/events", GenerationMode.POSITIVE),
     ("POST", "/api/v0/events", GenerationMode.NEGATIVE),
@@ -59,13 +47,7 @@ def test_every_documented_operation_is_fuzzed(live_server):
 def test_the_api_answers_generated_requests_as_documented(live_server, method, path, mode):
     operation = served_schema(live_server)[path][method]
 
-    @hypothesis.settings(
-        max_examples=MAX_EXAMPLES,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        suppress_health_check=list(hypothesis.HealthCheck),
-    )
+    @hypothesis.settings(SETTINGS, max_examples=MAX_EXAMPLES)
     @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
     def answers_as_documented(case):
         case.call_and_validate(base_url=live_server.url, checks=CHECKS)

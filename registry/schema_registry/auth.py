@@ -88,12 +88,17 @@ class BearerTokenAuthentication(_CountedTokenAuthentication):
     keyword = "Bearer"
 
 
+class RegistrySessionAuthentication(SessionAuthentication):
+    """An admin session, CSRF enforced (DRF's): its own class so that the API document can say
+    that only writes need it."""
+
+
 # Basic comes first: DRF answers 401 with the first authenticator's challenge.
 AUTHENTICATION_CLASSES: tuple[type[BaseAuthentication], ...] = (
     RegistryBasicAuthentication,
     TokenAuthentication,
     BearerTokenAuthentication,
-    SessionAuthentication,
+    RegistrySessionAuthentication,
 )
 
 

@@ -16,9 +16,10 @@ urlpatterns = [
     path("schemas/ids/<int:schema_id>/versions", views.SchemaVersionsView.as_view()),
     path("schemas/ids/<int:schema_id>/subjects", views.SchemaSubjectsView.as_view()),
     path("compatibility/subjects/<str:subject>/versions", views.CompatibilityView.as_view()),
-    path("compatibility/subjects/<str:subject>/versions/<str:version>", views.CompatibilityView.as_view()),
+    path("compatibility/subjects/<str:subject>/versions/<str:version>", views.CompatibilityVersionView.as_view()),
     path("config", views.ConfigView.as_view()),
     path("config/<str:subject>", views.SubjectConfigView.as_view()),
+    path("openapi.json", views.RegistryOpenApiView.as_view(), name="schema-registry-openapi"),
     # Last: every other path under the API answers a Confluent-shaped 404, never an HTML page.
     re_path(r"^.*$", views.UnknownEndpointView.as_view()),
 ]

@@ -12,6 +12,9 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from django.conf import settings
+from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiJsonRenderer2
+from drf_spectacular.utils import extend_schema
+from drf_spectacular.views import SpectacularJSONAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
@@ -21,6 +24,7 @@ from eventcapture.ratelimits import ClientIpWindowThrottle
 from registry.avro import InvalidAvroSchema, schema_text_load
 from registry.models import EventMajor, SchemaRevision
 from registry.schema_registry import auth, errors, media
+from registry.schema_registry import openapi as docs
 from registry.selectors import (
     major_get,
     schema_revision_get,
@@ -55,6 +59,8 @@ class RegistryView(APIView):
     throttle_classes: Sequence[type[BaseThrottle]] = ()
     # Methods that change the registry, and the permission each needs; the others are open.
     write_permissions: ClassVar[dict[str, str]] = {}
+    # In the API's OpenAPI document (``openapi``).
+    documented: ClassVar[bool] = True
 
     def get_exception_handler(self) -> Any:
         return errors.exception_handler
@@ -64,12 +70,11 @@ class RegistryView(APIView):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         # Text no subject can be, refused before it reaches a query: PostgreSQL refuses NUL
-        # characters outright (a 500), and no major's name is longer than its column.
+        # characters outright (a 500), and no major's name is longer than its column. Of the
+        # query parameters only ``subjectPrefix`` reaches a query (``SubjectListView``).
         subject = kwargs.get("subject")
         if subject is not None and ("\x00" in subject or len(subject) > _SUBJECT_MAX):
             raise errors.SubjectNotFound(f"Subject '{subject}' not found.")
-        if any("\x00" in value for value in request.query_params.values()):
-            raise errors.SubjectNotFound("No subject holds a NUL character.")
         super().initial(request, *args, **kwargs)
 
 
@@ -161,10 +166,12 @@ def _registered(revision: SchemaRevision) -> dict[str, Any]:
 
 
 class SubjectListView(RegistryView):
+    @extend_schema(**docs.SUBJECTS_LIST)
     def get(self, request: Request) -> Response:
-        if _flag(request, "deleted_only"):
-            return Response([])  # nothing is ever deleted
-        return Response(_paged(subject_list_filtered(prefix=request.query_params.get("subjectPrefix", "")), request))
+        prefix = request.query_params.get("subjectPrefix", "")
+        if _flag(request, "deleted_only") or "\x00" in prefix:
+            return Response([])  # nothing is ever deleted; no subject holds a NUL character
+        return Response(_paged(subject_list_filtered(prefix=prefix), request))
 
 
 class RegistryClientIpThrottle(ClientIpWindowThrottle):
@@ -178,6 +185,7 @@ class RegistryClientIpThrottle(ClientIpWindowThrottle):
 class SubjectView(RegistryView):
     throttle_classes = (RegistryClientIpThrottle,)
 
+    @extend_schema(**docs.SUBJECT_LOOKUP)
     def post(self, request: Request, subject: str) -> Response:
         """Look a schema up: the version of ``subject`` it is registered as."""
         _major(subject)
@@ -190,6 +198,7 @@ class SubjectView(RegistryView):
             raise errors.SchemaNotFound()
         return Response(_registered(revision))
 
+    @extend_schema(**docs.SUBJECT_DELETE)
     def delete(self, request: Request, subject: str) -> Response:
         raise errors.DeleteNotSupported()
 
@@ -197,12 +206,14 @@ class SubjectView(RegistryView):
 class SubjectVersionsView(RegistryView):
     write_permissions: ClassVar[dict[str, str]] = {"POST": "registry.add_schemarevision"}
 
+    @extend_schema(**docs.SUBJECT_VERSIONS_LIST)
     def get(self, request: Request, subject: str) -> Response:
         versions = subject_versions(subject=subject)
         if versions is None:
             raise errors.SubjectNotFound(f"Subject '{subject}' not found.")
         return Response(_paged(versions, request))
 
+    @extend_schema(**docs.SUBJECT_VERSION_REGISTER)
     def post(self, request: Request, subject: str) -> Response:
         """Register a schema: the id it already has, or a new revision when compatible."""
         major = major_get(full_name=subject)
@@ -227,14 +238,17 @@ class SubjectVersionsView(RegistryView):
 
 
 class SubjectVersionView(RegistryView):
+    @extend_schema(**docs.SUBJECT_VERSION_GET)
     def get(self, request: Request, subject: str, version: str) -> Response:
         return Response(_registered(_subject_revision(subject, version)))
 
+    @extend_schema(**docs.SUBJECT_VERSION_DELETE)
     def delete(self, request: Request, subject: str, version: str) -> Response:
         raise errors.DeleteNotSupported()
 
 
 class SubjectVersionSchemaView(RegistryView):
+    @extend_schema(**docs.SUBJECT_VERSION_SCHEMA_GET)
     def get(self, request: Request, subject: str, version: str) -> Response:
         return Response(_subject_revision(subject, version).avro_schema_dict)
 
@@ -252,17 +266,20 @@ def _subject_revision(subject: str, version: str) -> SchemaRevision:
 
 
 class SchemaView(RegistryView):
+    @extend_schema(**docs.SCHEMA_GET)
     def get(self, request: Request, schema_id: int) -> Response:
         # ?subject= and ?format= (clients add them) change nothing for Avro without references.
         return Response({"schema": _revision_by_id(schema_id).avro_schema})
 
 
 class SchemaRawView(RegistryView):
+    @extend_schema(**docs.SCHEMA_RAW_GET)
     def get(self, request: Request, schema_id: int) -> Response:
         return Response(_revision_by_id(schema_id).avro_schema_dict)
 
 
 class SchemaVersionsView(RegistryView):
+    @extend_schema(**docs.SCHEMA_VERSIONS_LIST)
     def get(self, request: Request, schema_id: int) -> Response:
         pairs = schema_subject_versions(schema_id=schema_id) if schema_id <= _MAX_ID else []
         if not pairs:
@@ -271,6 +288,7 @@ class SchemaVersionsView(RegistryView):
 
 
 class SchemaSubjectsView(RegistryView):
+    @extend_schema(**docs.SCHEMA_SUBJECTS_LIST)
     def get(self, request: Request, schema_id: int) -> Response:
         pairs = schema_subject_versions(schema_id=schema_id) if schema_id <= _MAX_ID else []
         if not pairs:
@@ -279,6 +297,7 @@ class SchemaSubjectsView(RegistryView):
 
 
 class SchemaTypesView(RegistryView):
+    @extend_schema(**docs.SCHEMA_TYPES_LIST)
     def get(self, request: Request) -> Response:
         return Response(["AVRO"])
 
@@ -289,6 +308,7 @@ class SchemaTypesView(RegistryView):
 class CompatibilityView(RegistryView):
     throttle_classes = (RegistryClientIpThrottle,)
 
+    @extend_schema(**docs.COMPATIBILITY_LATEST)
     def post(self, request: Request, subject: str, version: str = "latest") -> Response:
         """Whether a schema could be registered: against ``latest`` (or all versions) as
         registering checks it, against a numbered version alone otherwise."""
@@ -307,6 +327,14 @@ class CompatibilityView(RegistryView):
         return Response(body)
 
 
+class CompatibilityVersionView(CompatibilityView):
+    """The same check against a version the path names (its own view: its own operation id)."""
+
+    @extend_schema(**docs.COMPATIBILITY_VERSION)
+    def post(self, request: Request, subject: str, version: str = "latest") -> Response:
+        return super().post(request, subject, version)
+
+
 # --- Compatibility levels ------------------------------------------------------------------------
 
 
@@ -315,9 +343,11 @@ class ConfigView(RegistryView):
 
     write_permissions: ClassVar[dict[str, str]] = {"PUT": auth.SUPERUSER}
 
+    @extend_schema(**docs.CONFIG_GET)
     def get(self, request: Request) -> Response:
         return Response({"compatibilityLevel": registry_config_get().compatibility})
 
+    @extend_schema(**docs.CONFIG_SET)
     def put(self, request: Request) -> Response:
         level = _level(request.data)
         try:
@@ -326,6 +356,7 @@ class ConfigView(RegistryView):
             raise errors.InvalidCompatibilityLevel() from exc
         return Response({"compatibility": config.compatibility})
 
+    @extend_schema(**docs.CONFIG_DELETE)
     def delete(self, request: Request) -> Response:
         raise errors.DeleteNotSupported("Compatibility levels cannot be deleted; set one with PUT instead")
 
@@ -335,9 +366,11 @@ class SubjectConfigView(RegistryView):
 
     write_permissions: ClassVar[dict[str, str]] = {"PUT": "registry.change_eventmajor"}
 
+    @extend_schema(**docs.SUBJECT_CONFIG_GET)
     def get(self, request: Request, subject: str) -> Response:
         return Response({"compatibilityLevel": _major(subject).compatibility})
 
+    @extend_schema(**docs.SUBJECT_CONFIG_SET)
     def put(self, request: Request, subject: str) -> Response:
         major = _major(subject)
         level = _level(request.data)
@@ -347,6 +380,7 @@ class SubjectConfigView(RegistryView):
             raise errors.InvalidCompatibilityLevel() from exc
         return Response({"compatibility": major.compatibility})
 
+    @extend_schema(**docs.SUBJECT_CONFIG_DELETE)
     def delete(self, request: Request, subject: str) -> Response:
         raise errors.DeleteNotSupported("Compatibility levels cannot be deleted; set one with PUT instead")
 
@@ -355,5 +389,19 @@ class UnknownEndpointView(RegistryView):
     """Anything else under the API (``/mode``, ``/contexts``, ``/associations/...``): a Confluent
     404, which clients treat as "not there" (the associated-name strategy then falls back)."""
 
+    documented = False
+
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         raise errors.UnknownEndpoint()
+
+
+class RegistryOpenApiView(SpectacularJSONAPIView):
+    """``GET /schema-registry/openapi.json``: this API's OpenAPI document (``openapi``), generated
+    per request (about 15 ms), so limited as the look-ups are."""
+
+    custom_settings = docs.SETTINGS
+    throttle_classes = (RegistryClientIpThrottle,)
+    renderer_classes = [OpenApiJsonRenderer2, OpenApiJsonRenderer]
+
+    def get_exception_handler(self) -> Any:
+        return errors.exception_handler
