@@ -153,12 +153,43 @@ def schema_subject_versions(*, schema_id: int) -> list[tuple[str, int]]:
 
 
 def subject_list_filtered(*, prefix: str = "") -> list[str]:
-    """Subjects (record full names with at least one revision) that start with ``prefix``."""
-    return list(
+    """Subjects that start with ``prefix``: record full names with at least one revision, and the
+    ``<topic>-value`` subject of each topic that holds exactly one of them (``topic_subject_majors``)."""
+    names = list(
         EventMajor.objects.filter(revisions__isnull=False, full_name__startswith=prefix)
         .distinct()
         .order_by("full_name")
         .values_list("full_name", flat=True)
+    )
+    topics = [subject for subject in _topic_subjects() if subject.startswith(prefix)]
+    return sorted([*names, *topics])
+
+
+# Confluent's TopicNameStrategy names a topic's value schema ``<topic>-value``. A record full name
+# never holds a '-', so the two kinds of subject cannot be confused.
+TOPIC_SUBJECT_SUFFIX = "-value"
+
+
+def _majors_with_revisions() -> Any:
+    return EventMajor.objects.filter(revisions__isnull=False).distinct().select_related("event_type")
+
+
+def _topic_subjects() -> list[str]:
+    """The ``<topic>-value`` subject of every topic that holds the records of exactly one major."""
+    majors_per_topic: dict[str, int] = {}
+    for major in _majors_with_revisions():
+        majors_per_topic[major.topic] = majors_per_topic.get(major.topic, 0) + 1
+    return [f"{topic}{TOPIC_SUBJECT_SUFFIX}" for topic, count in majors_per_topic.items() if count == 1]
+
+
+def topic_subject_majors(*, subject: str) -> list[EventMajor] | None:
+    """For a TopicNameStrategy subject ``<topic>-value``, the majors (with at least one revision)
+    whose records go to ``<topic>``, by full name; None when ``subject`` is not of that form."""
+    if not subject.endswith(TOPIC_SUBJECT_SUFFIX):
+        return None
+    topic = subject.removesuffix(TOPIC_SUBJECT_SUFFIX)
+    return sorted(
+        (major for major in _majors_with_revisions() if major.topic == topic), key=lambda major: major.full_name
     )
 
 

@@ -76,6 +76,14 @@ class InvalidVersion(RegistryApiError):
     )
 
 
+class ReadOnlySubject(RegistryApiError):
+    """Confluent's "operation not permitted", as for a subject in READONLY mode."""
+
+    status_code = 422
+    error_code = 42205
+    default_message = "Operation not permitted"
+
+
 class InvalidCompatibilityLevel(RegistryApiError):
     status_code = 422
     error_code = 42203

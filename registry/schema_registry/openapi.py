@@ -44,7 +44,8 @@ class RegistryErrorSerializer(serializers.Serializer[Any]):
     error_code = serializers.IntegerField(
         help_text="Confluent's code: 40401 subject, 40402 version, 40403 schema not found; 409 incompatible; "
         "42201 invalid schema, 42202 invalid version, 42203 invalid level; 40101 unauthenticated, "
-        "40301 forbidden; 40501 deletes refused; 42901 too many requests; else the HTTP status."
+        "40301 forbidden; 40501 deletes refused; 42205 a read-only subject; 42901 too many requests; else the "
+        "HTTP status."
     )
     message = serializers.CharField(help_text="What went wrong, at most 1,000 characters.")
 
@@ -168,7 +169,8 @@ _SUBJECT = OpenApiParameter(
     "subject",
     OpenApiTypes.STR,
     OpenApiParameter.PATH,
-    description="A subject: an event major's Avro record full name (RecordNameStrategy).",
+    description="A subject: an event major's Avro record full name (RecordNameStrategy), or `<topic>-value` "
+    "(TopicNameStrategy, read-only) for a topic that holds the records of one major.",
 )
 _VERSION = OpenApiParameter(
     "version",
@@ -312,7 +314,8 @@ SUBJECT_VERSION_REGISTER = _write(
         404: _SUBJECT_NOT_FOUND,
         409: _error("409: incompatible with the subject's earlier versions at its compatibility level."),
         422: _error(
-            "42201: not a valid Avro schema, another schema type, references, or not a schema the major can take."
+            "42201: not a valid Avro schema, another schema type, references, or not a schema the major can take; "
+            "42205: a `<topic>-value` subject, which is read-only."
         ),
     },
 )
@@ -451,7 +454,10 @@ SUBJECT_CONFIG_SET = _write(
     responses={
         200: CompatibilityLevelChangeSerializer,
         404: _SUBJECT_NOT_FOUND,
-        422: _error("42203: not a compatibility level, or one the major's revisions do not keep."),
+        422: _error(
+            "42203: not a compatibility level, or one the major's revisions do not keep; 42205: a `<topic>-value` "
+            "subject, which is read-only."
+        ),
     },
 )
 SUBJECT_CONFIG_DELETE = _delete("subject_config_delete", "Delete a subject's level: refused", _TAG_CONFIG, [_SUBJECT])

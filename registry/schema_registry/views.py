@@ -26,6 +26,7 @@ from registry.models import EventMajor, SchemaRevision
 from registry.schema_registry import auth, errors, media
 from registry.schema_registry import openapi as docs
 from registry.selectors import (
+    TOPIC_SUBJECT_SUFFIX,
     major_get,
     schema_revision_get,
     schema_subject_versions,
@@ -34,6 +35,7 @@ from registry.selectors import (
     subject_revision_get,
     subject_schema_find,
     subject_versions,
+    topic_subject_majors,
 )
 from registry.services import (
     RegistryError,
@@ -94,10 +96,38 @@ def _version(value: str) -> int | None:
 
 
 def _major(subject: str) -> EventMajor:
-    major = major_get(full_name=subject)
-    if major is None:
-        raise errors.SubjectNotFound(f"Subject '{subject}' not found.")
-    return major
+    """The major ``subject`` names: its record full name, or ``<topic>-value`` for a topic that
+    holds one major's records (TopicNameStrategy)."""
+    majors = topic_subject_majors(subject=subject)
+    if majors is None:
+        major = major_get(full_name=subject)
+        if major is None:
+            raise errors.SubjectNotFound(f"Subject '{subject}' not found.")
+        return major
+    if len(majors) == 1:
+        return majors[0]
+    topic = subject.removesuffix(TOPIC_SUBJECT_SUFFIX)
+    if not majors:
+        raise errors.SubjectNotFound(f"Subject '{subject}' not found: no event major's records go to topic '{topic}'.")
+    names = ", ".join(major.full_name for major in majors)
+    raise errors.SubjectNotFound(
+        f"Subject '{subject}' not found: topic '{topic}' holds the records of {len(majors)} majors ({names}), "
+        "so no one schema is its value schema; use their record-name subjects (RecordNameStrategy)."
+    )
+
+
+def _record_subject(subject: str) -> str:
+    """The record full name ``subject`` stands for (itself, unless a ``<topic>-value`` subject)."""
+    return _major(subject).full_name if subject.endswith(TOPIC_SUBJECT_SUFFIX) else subject
+
+
+def _writable(subject: str) -> None:
+    """Refuses a write to a topic's value subject (one whose topic some major's records go to)."""
+    if topic_subject_majors(subject=subject):
+        raise errors.ReadOnlySubject(
+            f"Subject '{subject}' is read-only: a topic's value subject stands for the record-name subject "
+            "of its one major; register and set levels there."
+        )
 
 
 def _avro_schema(data: Any) -> str:
@@ -152,10 +182,11 @@ def _revision_by_id(schema_id: int) -> SchemaRevision:
     return revision
 
 
-def _registered(revision: SchemaRevision) -> dict[str, Any]:
+def _registered(revision: SchemaRevision, *, subject: str) -> dict[str, Any]:
+    """A version as Confluent answers it, under the subject it was asked for."""
     # Confluent omits schemaType for AVRO, the default.
     return {
-        "subject": revision.major.full_name,
+        "subject": subject,
         "version": revision.revision,
         "id": revision.pk,
         "schema": revision.avro_schema,
@@ -188,15 +219,15 @@ class SubjectView(RegistryView):
     @extend_schema(**docs.SUBJECT_LOOKUP)
     def post(self, request: Request, subject: str) -> Response:
         """Look a schema up: the version of ``subject`` it is registered as."""
-        _major(subject)
+        major = _major(subject)
         schema = _avro_schema(request.data)
         try:
-            revision = subject_schema_find(subject=subject, avro_schema=schema)
+            revision = subject_schema_find(subject=major.full_name, avro_schema=schema)
         except InvalidAvroSchema as exc:
             raise errors.InvalidSchema(f"Invalid schema: {exc}") from exc
         if revision is None:
             raise errors.SchemaNotFound()
-        return Response(_registered(revision))
+        return Response(_registered(revision, subject=subject))
 
     @extend_schema(**docs.SUBJECT_DELETE)
     def delete(self, request: Request, subject: str) -> Response:
@@ -208,7 +239,7 @@ class SubjectVersionsView(RegistryView):
 
     @extend_schema(**docs.SUBJECT_VERSIONS_LIST)
     def get(self, request: Request, subject: str) -> Response:
-        versions = subject_versions(subject=subject)
+        versions = subject_versions(subject=_record_subject(subject))
         if versions is None:
             raise errors.SubjectNotFound(f"Subject '{subject}' not found.")
         return Response(_paged(versions, request))
@@ -216,6 +247,7 @@ class SubjectVersionsView(RegistryView):
     @extend_schema(**docs.SUBJECT_VERSION_REGISTER)
     def post(self, request: Request, subject: str) -> Response:
         """Register a schema: the id it already has, or a new revision when compatible."""
+        _writable(subject)
         major = major_get(full_name=subject)
         if major is None:
             raise errors.SubjectNotFound(
@@ -240,7 +272,7 @@ class SubjectVersionsView(RegistryView):
 class SubjectVersionView(RegistryView):
     @extend_schema(**docs.SUBJECT_VERSION_GET)
     def get(self, request: Request, subject: str, version: str) -> Response:
-        return Response(_registered(_subject_revision(subject, version)))
+        return Response(_registered(_subject_revision(subject, version), subject=subject))
 
     @extend_schema(**docs.SUBJECT_VERSION_DELETE)
     def delete(self, request: Request, subject: str, version: str) -> Response:
@@ -255,7 +287,7 @@ class SubjectVersionSchemaView(RegistryView):
 
 def _subject_revision(subject: str, version: str) -> SchemaRevision:
     number = _version(version)
-    revision = subject_revision_get(subject=subject, version=number)
+    revision = subject_revision_get(subject=_record_subject(subject), version=number)
     if revision is None:
         _major(subject)
         raise errors.VersionNotFound(f"Version {version} not found.")
@@ -372,6 +404,7 @@ class SubjectConfigView(RegistryView):
 
     @extend_schema(**docs.SUBJECT_CONFIG_SET)
     def put(self, request: Request, subject: str) -> Response:
+        _writable(subject)
         major = _major(subject)
         level = _level(request.data)
         try:

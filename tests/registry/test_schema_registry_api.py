@@ -94,8 +94,9 @@ def assert_error(response, status: int, error_code: int, message_part: str = "")
 # --- Reads ---------------------------------------------------------------------------------------
 
 
-def test_it_lists_every_major_with_a_revision_as_a_subject():
-    expected = sorted(EventMajor.objects.filter(revisions__isnull=False).distinct().values_list("full_name", flat=True))
+def test_it_lists_every_major_with_a_revision_and_its_topics_value_subject():
+    majors = EventMajor.objects.filter(revisions__isnull=False).distinct().select_related("event_type")
+    expected = sorted([major.full_name for major in majors] + [f"{major.topic}-value" for major in majors])
     response = get("/subjects")
     assert_ok(response, expected)
     assert NUDGED in response.json()

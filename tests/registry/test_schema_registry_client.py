@@ -11,7 +11,13 @@ from typing import Any
 import fastavro
 import pytest
 import requests
-from confluent_kafka.schema_registry import RegisteredSchema, Schema, SchemaRegistryClient, record_subject_name_strategy
+from confluent_kafka.schema_registry import (
+    RegisteredSchema,
+    Schema,
+    SchemaRegistryClient,
+    record_subject_name_strategy,
+    topic_subject_name_strategy,
+)
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -20,6 +26,7 @@ from fastavro.utils import generate_one
 from rest_framework.authtoken.models import Token
 
 from registry.models import EventMajor, RegistryConfig, SchemaRevision
+from registry.services import major_start_next
 from tests.factories import registrar_create
 
 pytestmark = pytest.mark.usefixtures("committed_catalogue")
@@ -72,11 +79,12 @@ def nudged_schema(*extra_fields: dict[str, Any]) -> Schema:
     return Schema(json.dumps(schema, indent=2), "AVRO")
 
 
-def test_the_client_lists_every_major_as_a_subject(anonymous):
-    majors = EventMajor.objects.filter(revisions__isnull=False).distinct().values_list("full_name", flat=True)
+def test_the_client_lists_every_major_and_its_topics_value_subject(anonymous):
+    majors = EventMajor.objects.filter(revisions__isnull=False).distinct().select_related("event_type")
     subjects = anonymous.get_subjects()
-    assert sorted(subjects) == sorted(majors)
-    assert len(subjects) == 8  # the shipped catalogue: 7 OpenStax events and the xAPI Statement
+    # The shipped catalogue: 7 OpenStax events and the xAPI Statement, each alone on its topic.
+    assert len(majors) == 8
+    assert sorted(subjects) == sorted([m.full_name for m in majors] + [f"{m.topic}-value" for m in majors])
     assert NUDGED in subjects
     assert anonymous.get_subjects(subject_prefix="org.openstax.ec.nudged_") == [NUDGED]
 
@@ -229,3 +237,86 @@ def test_an_avro_serializer_and_deserializer_round_trip_through_the_registry(ano
     fastavro.schemaless_writer(buffer, parsed, record)
     assert data[5:] == buffer.getvalue()
     assert decoded == fastavro.schemaless_reader(BytesIO(data[5:]), parsed, None)
+
+
+# --- TopicNameStrategy: `<topic>-value` subjects, read-only ---------------------------------------
+
+
+def nudged_topic_subject() -> str:
+    return f"{EventMajor.objects.get(full_name=NUDGED).topic}-value"
+
+
+def test_a_topics_value_subject_reads_as_its_one_majors_subject(anonymous):
+    revision = nudged_revision()
+    subject = nudged_topic_subject()
+    expected = RegisteredSchema(
+        schema_id=revision.pk, guid=None, subject=subject, version=1, schema=Schema(revision.avro_schema, "AVRO")
+    )
+    assert anonymous.get_latest_version(subject) == expected
+    assert anonymous.get_version(subject, 1) == expected
+    assert anonymous.get_versions(subject) == [1]
+    assert anonymous.get_compatibility(subject) == "FULL_TRANSITIVE"
+    found = anonymous.lookup_schema(subject, nudged_schema())
+    assert (found.subject, found.version, found.schema_id) == (subject, 1, revision.pk)
+    assert anonymous.test_compatibility(subject, nudged_schema(OPTIONAL_NOTE)) is True
+    assert anonymous.test_compatibility(subject, nudged_schema(REQUIRED_NOTE), version=1) is False
+
+
+@pytest.mark.parametrize("use_latest_version", [True, False], ids=["use.latest.version", "schema look-up"])
+def test_a_serializer_configured_for_topic_name_strategy_finds_the_schema_id(anonymous, use_latest_version):
+    """What ksqlDB, Flink, Spark and Kafka Connect do by default: the subject is `<topic>-value`."""
+    revision = nudged_revision()
+    topic = EventMajor.objects.get(full_name=NUDGED).topic
+    serializer = AvroSerializer(
+        anonymous,
+        revision.avro_schema,
+        conf={
+            "auto.register.schemas": False,
+            "use.latest.version": use_latest_version,
+            "subject.name.strategy": topic_subject_name_strategy,
+        },
+    )
+    parsed = fastavro.parse_schema(revision.avro_schema_dict)
+    record = generate_one(parsed)
+    context = SerializationContext(topic, MessageField.VALUE)
+
+    value = serializer(record, context)
+
+    assert value is not None
+    assert value[:5] == b"\x00" + struct.pack(">I", revision.pk)
+    decoded = AvroDeserializer(anonymous)(value, context)
+    assert decoded == fastavro.schemaless_reader(BytesIO(value[5:]), parsed, None)
+
+
+def test_a_topics_value_subject_is_read_only(registrar):
+    subject = nudged_topic_subject()
+    with pytest.raises(SchemaRegistryError) as register:
+        registrar.register_schema(subject, nudged_schema(OPTIONAL_NOTE))
+    with pytest.raises(SchemaRegistryError) as level:
+        registrar.set_compatibility(subject, "BACKWARD")
+    for refused in (register, level):
+        assert (refused.value.http_status_code, refused.value.error_code) == (422, 42205)
+        assert "read-only" in refused.value.error_message
+    assert SchemaRevision.objects.filter(major__full_name=NUDGED).count() == 1
+    assert EventMajor.objects.get(full_name=NUDGED).compatibility == "FULL_TRANSITIVE"
+
+
+def test_a_topic_holding_two_majors_has_no_value_subject_and_says_why(anonymous):
+    major = EventMajor.objects.get(full_name=NUDGED)
+    major_start_next(major=major)  # nudged_v2, a draft with its first revision, on the same topic
+    subject = nudged_topic_subject()
+
+    with pytest.raises(SchemaRegistryError) as refused:
+        anonymous.get_latest_version(subject)
+
+    assert (refused.value.http_status_code, refused.value.error_code) == (404, 40401)
+    assert "org.openstax.ec.nudged_v1, org.openstax.ec.nudged_v2" in refused.value.error_message
+    assert subject not in anonymous.get_subjects()
+    assert "org.openstax.ec.nudged_v2" in anonymous.get_subjects()
+
+
+def test_a_value_subject_of_a_topic_no_major_uses_is_not_found(anonymous):
+    with pytest.raises(SchemaRegistryError) as refused:
+        anonymous.get_latest_version("no-such-topic-value")
+    assert (refused.value.http_status_code, refused.value.error_code) == (404, 40401)
+    assert "no event major's records go to topic 'no-such-topic'" in refused.value.error_message
