@@ -257,6 +257,14 @@ def test_another_version_in_the_header_is_400_and_nothing_is_queued(version):
     assert queued() == []
 
 
+def test_a_huge_version_header_or_statement_id_gets_a_small_refusal():
+    by_header = post(statement(), **{"X-Experience-API-Version": "9" * 100_000})
+    by_parameter = put(statement(id=None), "0" * 100_000)
+    assert (by_header.status_code, by_parameter.status_code) == (400, 400)
+    assert len(by_header.content) < 1000
+    assert len(by_parameter.content) < 1000
+
+
 def test_an_unsupported_version_on_a_put_is_400_too():
     response = put(statement(id=None), str(uuid.uuid4()), **{"X-Experience-API-Version": "2.0.0"})
     assert response.status_code == 400
