@@ -200,7 +200,7 @@ def lrs_statements_post(*, statements: Sequence[Any], received_at: datetime) -> 
 
 def lrs_statement_put(*, statement: Any, statement_id: str | None, received_at: datetime) -> str:
     """``PUT statements?statementId=…``: one statement, stored under ``statement_id``; its id, once
-    durably queued. A statement with another ``id`` of its own is a conflict (409)."""
+    durably queued. A statement with another UUID as its ``id`` is a conflict (409)."""
     if statement_id is None:
         raise MalformedRequest(
             details=[ErrorDetail("malformed_request", "the statementId parameter is required", None, "statementId")]
@@ -212,7 +212,8 @@ def lrs_statement_put(*, statement: Any, statement_id: str | None, received_at: 
     if not isinstance(statement, dict):
         raise MalformedRequest("The body of a PUT must be one xAPI Statement object")
     own_id = statement.get("id")
-    if own_id is not None and not (_is_uuid(own_id) and uuid.UUID(own_id) == uuid.UUID(statement_id)):
+    # Another UUID is a conflict; an id that is no UUID at all is refused by validation (422).
+    if _is_uuid(own_id) and uuid.UUID(own_id) != uuid.UUID(statement_id):
         raise StatementIdConflict(
             details=[
                 ErrorDetail(

@@ -304,6 +304,14 @@ def test_a_put_of_a_statement_carrying_another_id_is_409():
     assert queued() == []
 
 
+@pytest.mark.parametrize(("own_id", "code"), [("statement-1", "invalid_format"), (42, "invalid_type")])
+def test_a_put_of_a_statement_whose_id_is_no_uuid_is_422(own_id, code):
+    response = put(statement(id=own_id), str(uuid.uuid4()))
+    assert response.status_code == 422
+    assert error_codes(response) == [(0, "statement.id", code)]
+    assert queued() == []
+
+
 @pytest.mark.parametrize("statement_id", [None, "", "not-a-uuid", "0f8fad5b-d9cb-469f-a165-70867728950"])
 def test_a_put_without_a_valid_statement_id_is_400(statement_id):
     response = put(statement(id=None), statement_id)
