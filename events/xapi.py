@@ -68,8 +68,8 @@ def _actor(actor: Any, *, default: str | None = "Agent") -> Any:
     if not isinstance(actor, dict):
         return actor
     completed = {**actor}
-    # An actor with members is a Group, which xAPI has say so itself: not made an Agent that
-    # would lose them.
+    # An actor with members is a Group, and xAPI has a Group say so itself: it is not made an Agent
+    # that would lose them.
     if default is not None and "member" not in completed:
         completed.setdefault("objectType", default)
     members = completed.get("member")
