@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install run test test-postgres test-unit drills services services-down services-status lint format bench bench-smoke clean openapi
+.PHONY: help install xapi-client run test test-postgres test-unit drills services services-down services-status lint format bench bench-smoke clean openapi
 
 help:
 	@echo "make run              the service with Kafka, Redis, worker and web on 127.0.0.1:8000"
@@ -13,6 +13,7 @@ help:
 	@echo "make drills           only the fault drills (Kafka, Redis and workers stopped and killed on purpose)"
 	@echo "make services         start Kafka and Redis only;  make services-down  stops them"
 	@echo "make lint             ruff, mypy and the migrations check"
+	@echo "make xapi-client      npm ci of the xAPI client library a test drives (part of make install)"
 	@echo "make openapi          regenerate openapi.json (the API document of the shipped catalogue)"
 	@echo "make bench            measure the service against ceilings on this machine (docs/benchmarks.md)"
 
@@ -23,8 +24,17 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed xapi-client
 	scripts/stack fetch
+
+# The xAPI client library tests/test_xapi_client.py drives (Node.js), exactly as its lock file pins
+# it; reinstalled only when package.json or the lock file change.
+XAPI_CLIENT := tests/xapi_client
+xapi-client: $(XAPI_CLIENT)/node_modules/.package-lock.json
+
+$(XAPI_CLIENT)/node_modules/.package-lock.json: $(XAPI_CLIENT)/package.json $(XAPI_CLIENT)/package-lock.json
+	npm ci --prefix $(XAPI_CLIENT) --no-audit --no-fund
+	touch $@
 
 run: install
 	scripts/run

@@ -76,6 +76,14 @@ class MalformedRequest(ApiError):
     default_message = "The request body does not have the expected shape"
 
 
+class XapiVersionUnsupported(ApiError):
+    """An ``X-Experience-API-Version`` header naming a version other than 1.0.x."""
+
+    status_code = 400
+    code = "unsupported_xapi_version"
+    default_message = "This LRS speaks xAPI 1.0.x only (X-Experience-API-Version: 1.0.3)"
+
+
 class NotFound(ApiError):
     status_code = 404
     code = "not_found"
@@ -86,6 +94,14 @@ class MethodNotAllowed(ApiError):
     status_code = 405
     code = "method_not_allowed"
     default_message = "Method not allowed"
+
+
+class StatementIdConflict(ApiError):
+    """An xAPI PUT whose statement carries an ``id`` other than its ``statementId`` parameter."""
+
+    status_code = 409
+    code = "statement_id_conflict"
+    default_message = "The statement's id differs from the statementId parameter"
 
 
 class PayloadTooLarge(ApiError):

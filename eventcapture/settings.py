@@ -343,9 +343,12 @@ CORS_ALLOWED_ORIGIN_REGEXES: list[str] = _regex_list(
 )
 CORS_ALLOW_CREDENTIALS = True
 CORS_URLS_REGEX = r"^/api/.*$"
-CORS_ALLOW_METHODS = ("GET", "OPTIONS", "POST")
-# Authorization and Content-Type are among the defaults; gzip-encoded bodies name their encoding.
-CORS_ALLOW_HEADERS = (*default_headers, "content-encoding")
+# PUT: xAPI clients store one statement under its id (PUT /api/v0/xapi/statements?statementId=…).
+CORS_ALLOW_METHODS = ("GET", "OPTIONS", "POST", "PUT")
+# Authorization and Content-Type are among the defaults; gzip-encoded bodies name their encoding;
+# xAPI clients (in browsers too) send their version on every request and read the LRS's back.
+CORS_ALLOW_HEADERS = (*default_headers, "content-encoding", "x-experience-api-version")
+CORS_EXPOSE_HEADERS = ("X-Experience-API-Version",)
 
 _RATE = re.compile(r"^[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)$")
 RATE_LIMIT_ENABLED: bool = env.bool("RATE_LIMIT_ENABLED", default=True)

@@ -46,7 +46,7 @@ def batch_parse(body: Any) -> list[dict[str, Any]]:
         raise MalformedRequest("The request body must have an `events` list")
     # Before any item is looked at: a small body can hold hundreds of thousands of them.
     if len(events) > settings.MAX_EVENTS_PER_REQUEST:
-        raise _too_many(len(events))
+        raise too_many(len(events))
     payloads = []
     problems = []
     for index, item in enumerate(events):
@@ -61,7 +61,7 @@ def batch_parse(body: Any) -> list[dict[str, Any]]:
     return payloads
 
 
-def _too_many(count: int) -> EventsInvalid:
+def too_many(count: int) -> EventsInvalid:
     limit = settings.MAX_EVENTS_PER_REQUEST
     message = f"a request may hold at most {limit} events, got {count}"
     return EventsInvalid(details=[ErrorDetail("too_many_events", message, None, "events")])
@@ -209,7 +209,7 @@ def batch_prepare(*, events: Sequence[dict[str, Any]], identity: Identity, recei
     every event when any is invalid. Mints the event ids (here, at the edge: a retried task
     produces the same records)."""
     if len(events) > settings.MAX_EVENTS_PER_REQUEST:
-        raise _too_many(len(events))
+        raise too_many(len(events))
     records = _Records(identity=identity, received_at=received_at)
     versions: dict[str, EventVersion | None] = {}
     problems: list[ErrorDetail] = []
@@ -249,7 +249,8 @@ def batch_prepare(*, events: Sequence[dict[str, Any]], identity: Identity, recei
     return PreparedBatch(events=queued, warnings=warnings, type_counts=dict(type_counts))
 
 
-def _batch_enqueue(batch: PreparedBatch) -> AcceptedBatch:
+def prepared_enqueue(batch: PreparedBatch) -> AcceptedBatch:
+    """Queue a prepared batch durably (returns once Redis has it; ``QueueUnavailable`` else)."""
     if batch.events:
         batch_enqueue(events=batch.events)
         metrics.events_accepted(counts=batch.type_counts)
@@ -259,7 +260,7 @@ def _batch_enqueue(batch: PreparedBatch) -> AcceptedBatch:
 def events_accept(*, events: Sequence[dict[str, Any]], identity: Identity, received_at: datetime) -> AcceptedBatch:
     """Validate every event, then queue all of them together (in one task, perhaps with other
     requests' batches), or none (all-or-nothing)."""
-    return _batch_enqueue(batch_prepare(events=events, identity=identity, received_at=received_at))
+    return prepared_enqueue(batch_prepare(events=events, identity=identity, received_at=received_at))
 
 
 XAPI_STATEMENT = "org.adlnet.xapi.Statement"
@@ -271,28 +272,30 @@ def statements_parse(body: Any) -> list[Any]:
         return [body]
     if isinstance(body, list):
         if len(body) > settings.MAX_EVENTS_PER_REQUEST:
-            raise _too_many(len(body))
+            raise too_many(len(body))
         return body
     raise MalformedRequest("The request body must be an xAPI Statement object or an array of them")
 
 
-def statements_prepare(*, statements: Sequence[Any]) -> PreparedBatch:
-    """Validate every statement against the registry's xAPI schema; ``EventsInvalid`` lists every
-    problem when any is invalid. Statements are stored as sent: no server fields are added, and
-    each keeps its ``objectType``, so a Group stays a Group in Avro."""
-    if len(statements) > settings.MAX_EVENTS_PER_REQUEST:
-        raise _too_many(len(statements))
+def statement_version() -> EventVersion:
+    """The active revision of the xAPI statement type; ``EventsInvalid`` when there is none."""
     version = event_version_get(full_name=XAPI_STATEMENT)
     if version is None:
         raise EventsInvalid(
             details=[ErrorDetail("unknown_event_type", f"{XAPI_STATEMENT} is not an active event type", None, None)]
         )
-    problems: list[ErrorDetail] = []
-    for index, statement in enumerate(statements):
-        if not version.validator.is_valid(statement):
-            problems.extend(_schema_errors(index=index, version=version, data=statement, root="statement"))
-    if problems:
-        raise EventsInvalid(details=problems)
+    return version
+
+
+def statement_schema_errors(*, index: int, version: EventVersion, statement: Any) -> list[ErrorDetail]:
+    """Every way ``statement`` breaks the xAPI JSON schema (none for almost every statement)."""
+    if version.validator.is_valid(statement):
+        return []
+    return _schema_errors(index=index, version=version, data=statement, root="statement")
+
+
+def statements_batch(*, version: EventVersion, statements: Sequence[dict[str, Any]]) -> PreparedBatch:
+    """The queued events of valid statements: each keyed by its ``id``, its record its xAPI fields."""
     queued = [
         QueuedEvent(
             event_id, version.schema_id, statement["id"], {name: statement.get(name) for name in version.record_fields}
@@ -302,6 +305,21 @@ def statements_prepare(*, statements: Sequence[Any]) -> PreparedBatch:
     return PreparedBatch(events=queued, warnings=[], type_counts={version.full_name: len(queued)})
 
 
+def statements_prepare(*, statements: Sequence[Any]) -> PreparedBatch:
+    """Validate every statement against the registry's xAPI schema; ``EventsInvalid`` lists every
+    problem when any is invalid. Statements are stored as sent: no server fields are added, and
+    each keeps its ``objectType``, so a Group stays a Group in Avro."""
+    if len(statements) > settings.MAX_EVENTS_PER_REQUEST:
+        raise too_many(len(statements))
+    version = statement_version()
+    problems: list[ErrorDetail] = []
+    for index, statement in enumerate(statements):
+        problems.extend(statement_schema_errors(index=index, version=version, statement=statement))
+    if problems:
+        raise EventsInvalid(details=problems)
+    return statements_batch(version=version, statements=statements)
+
+
 def statements_accept(*, statements: Sequence[Any]) -> AcceptedBatch:
     """Validate every statement, then queue all of them as one task, or none."""
-    return _batch_enqueue(statements_prepare(statements=statements))
+    return prepared_enqueue(statements_prepare(statements=statements))

@@ -7,10 +7,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from eventcapture.exceptions import MethodNotAllowed
 from eventcapture.parsers import LimitedJSONParser, LimitedTextJSONParser
 from events.identity import identity_from_request
 from events.renderers import JsonAnswers, OrjsonRenderer
 from events.services import AcceptedBatch, batch_parse, events_accept, statements_accept, statements_parse
+from events.xapi import VERSION_HEADER, XAPI_VERSION, lrs_statement_put, lrs_statements_post, xapi_version_check
 
 
 def _accepted(batch: AcceptedBatch) -> Response:
@@ -37,11 +39,40 @@ class EventsView(APIView):
 
 
 class XapiStatementsView(APIView):
-    """``POST /api/v0/xapi/statements``: one xAPI Statement or an array, all or nothing."""
+    """``/api/v0/xapi/statements``. Without ``X-Experience-API-Version``: the service's own
+    contract (POST one statement or an array, 202). With it, as an xAPI 1.0.3 LRS: POST answers 200
+    with the statements' ids, PUT stores one statement under ``statementId`` (204), and every answer
+    carries the version header. All or nothing, and only once durably queued, either way."""
 
     parser_classes = [LimitedJSONParser, LimitedTextJSONParser]
     renderer_classes = [OrjsonRenderer]
     content_negotiation_class = JsonAnswers
 
+    def _lrs_mode(self, request: Request) -> bool:
+        header = request.headers.get(VERSION_HEADER)
+        if header is None:
+            return False
+        xapi_version_check(header=header)
+        return True
+
     def post(self, request: Request) -> Response:
-        return _accepted(statements_accept(statements=statements_parse(request.data)))
+        received_at = datetime.now(UTC)
+        if not self._lrs_mode(request):
+            return _accepted(statements_accept(statements=statements_parse(request.data)))
+        ids = lrs_statements_post(statements=statements_parse(request.data), received_at=received_at)
+        return Response(ids, status=status.HTTP_200_OK)
+
+    def put(self, request: Request) -> Response:
+        received_at = datetime.now(UTC)
+        if not self._lrs_mode(request):
+            raise MethodNotAllowed(f"PUT is xAPI's: send the {VERSION_HEADER} header ({XAPI_VERSION})")
+        lrs_statement_put(
+            statement=request.data, statement_id=request.query_params.get("statementId"), received_at=received_at
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def finalize_response(self, request: Request, response: Response, *args: object, **kwargs: object) -> Response:
+        # xAPI: an LRS names its version on every answer, errors included, to any xAPI client.
+        if VERSION_HEADER in request.headers:
+            response[VERSION_HEADER] = XAPI_VERSION
+        return super().finalize_response(request, response, *args, **kwargs)

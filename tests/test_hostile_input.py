@@ -62,9 +62,17 @@ def _basic(username: str) -> str:
     return "Basic " + base64.b64encode(f"{username}:{PASSWORD}".encode()).decode()
 
 
+# method, path, and who sends: a user signed in by Basic auth, "xapi" (an xAPI client's version
+# header), or None.
 POSTED_TO = {
     "POST /api/v0/events": ("post", "/api/v0/events", None),
     "POST /api/v0/xapi/statements": ("post", "/api/v0/xapi/statements", None),
+    "POST /api/v0/xapi/statements (xAPI 1.0.3)": ("post", "/api/v0/xapi/statements", "xapi"),
+    "PUT /api/v0/xapi/statements?statementId= (xAPI 1.0.3)": (
+        "put",
+        "/api/v0/xapi/statements?statementId=0f8fad5b-d9cb-469f-a165-70867728950e",
+        "xapi",
+    ),
     "POST registry look-up": ("post", f"/schema-registry/subjects/{NUDGED}", None),
     "POST registry register (registrar)": ("post", f"/schema-registry/subjects/{NUDGED}/versions", "registrar"),
     "POST registry compatibility": ("post", f"/schema-registry/compatibility/subjects/{NUDGED}/versions/latest", None),
@@ -97,7 +105,9 @@ def test_hostile_bodies_are_refused_small_and_never_a_5xx(users, endpoint, case)
     method, path, user = POSTED_TO[endpoint]
     body, extra = HOSTILE[case]
     headers = {"CONTENT_TYPE": "application/json", **extra}
-    if user is not None:
+    if user == "xapi":
+        headers["HTTP_X_EXPERIENCE_API_VERSION"] = "1.0.3"
+    elif user is not None:
         headers["HTTP_AUTHORIZATION"] = _basic(user)
     content_type = headers.pop("CONTENT_TYPE")
     response = getattr(Client(), method)(path, body, content_type=content_type, **headers)

@@ -64,10 +64,32 @@ def test_a_preflight_for_a_json_post_with_authorization_is_granted():
     assert response.status_code == 200
     assert response["Access-Control-Allow-Origin"] == "https://openstax.org"
     assert response["Access-Control-Allow-Credentials"] == "true"
-    assert response["Access-Control-Allow-Methods"] == "GET, OPTIONS, POST"
+    assert response["Access-Control-Allow-Methods"] == "GET, OPTIONS, POST, PUT"
     allowed_headers = {header.strip() for header in response["Access-Control-Allow-Headers"].split(",")}
     assert {"content-type", "authorization", "content-encoding"} <= allowed_headers
     assert response["Access-Control-Max-Age"] == "86400"
+
+
+def test_a_preflight_for_an_xapi_put_with_the_version_header_is_granted():
+    response = APIClient().options(
+        "/api/v0/xapi/statements?statementId=2f0e9a4c-6b1d-4c8e-9f3a-1b2c3d4e5f60",
+        headers={
+            "Origin": "https://openstax.org",
+            "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": "content-type,authorization,x-experience-api-version",
+        },
+    )
+    assert response.status_code == 200
+    assert "PUT" in {method.strip() for method in response["Access-Control-Allow-Methods"].split(",")}
+    allowed_headers = {header.strip() for header in response["Access-Control-Allow-Headers"].split(",")}
+    assert "x-experience-api-version" in allowed_headers
+
+
+def test_a_browser_may_read_the_lrs_version_header_of_an_answer():
+    response = APIClient().post(
+        "/api/v0/events", {"events": []}, format="json", headers={"Origin": "https://openstax.org"}
+    )
+    assert response["Access-Control-Expose-Headers"] == "X-Experience-API-Version"
 
 
 def test_a_preflight_from_a_refused_origin_is_not_granted():
