@@ -82,22 +82,23 @@ def _raw_record(*, topic: str, event_id: str) -> OutgoingRecord:
     raise AssertionError(f"{event_id} did not reach {topic}")
 
 
-def _run(name: str, command: list[str], *, prefix: str, registry_url: str) -> subprocess.Popen[str]:
-    arguments = [
-        "--bootstrap-servers",
-        settings.KAFKA_BOOTSTRAP_SERVERS,
-        "--registry-url",
-        registry_url,
-        "--topic-prefix",
-        prefix,
-        "--group-id",
-        f"{prefix}{name}",
-        "--timeout",
-        str(IDLE_SECONDS),
-        "--max-records",
-        "1000",
-    ]
+def _run(command: list[str], *, registry_url: str, group_id: str, **options: str) -> subprocess.Popen[str]:
+    arguments = ["--bootstrap-servers", settings.KAFKA_BOOTSTRAP_SERVERS, "--registry-url", registry_url]
+    arguments += ["--group-id", group_id, "--timeout", str(IDLE_SECONDS)]
+    for name, value in options.items():
+        arguments += [f"--{name.replace('_', '-')}", value]
     return subprocess.Popen([*command, *arguments], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish(name: str, process: subprocess.Popen[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The JSON lines an example printed, and its closing summary; it must have exited 0."""
+    try:
+        stdout, stderr = process.communicate(timeout=RUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stdout, stderr = process.communicate()
+    assert process.returncode == 0, f"{name} exited {process.returncode}: {stderr}"
+    return [json.loads(line) for line in stdout.splitlines()], json.loads(stderr.strip().splitlines()[-1])
 
 
 @pytest.mark.usefixtures("celery_worker_thread")
@@ -139,19 +140,13 @@ def test_each_consumer_example_decodes_every_catalogue_topic_once_per_event(live
 
     registry_url = f"{live_server.url}/schema-registry"
     running = {
-        name: _run(name, command, prefix=own_topics, registry_url=registry_url) for name, command in commands.items()
+        name: _run(command, registry_url=registry_url, group_id=f"{own_topics}{name}", topic_prefix=own_topics)
+        for name, command in commands.items()
     }
     decoded: dict[str, dict[str, dict[str, Any]]] = {}
     for name, process in running.items():
-        try:
-            stdout, stderr = process.communicate(timeout=RUN_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            stdout, stderr = process.communicate()
-        assert process.returncode == 0, f"{name} exited {process.returncode}: {stderr}"
-        summary = json.loads(stderr.strip().splitlines()[-1])
-        assert summary == {"records": len(topic_of), "duplicates_dropped": 1}, (name, stderr)
-        lines = [json.loads(line) for line in stdout.splitlines()]
+        lines, summary = _finish(name, process)
+        assert summary == {"records": len(topic_of), "duplicates_dropped": 1}, name
         by_id = decoded[name] = {line["event_id"]: line for line in lines}
         assert len(by_id) == len(lines) == len(topic_of), name
         assert {event_id: line["topic"] for event_id, line in by_id.items()} == topic_of, name
@@ -179,3 +174,40 @@ def _is_uuid(text: str) -> bool:
         return str(uuid.UUID(text)) == text.lower()
     except ValueError:
         return False
+
+
+@pytest.mark.usefixtures("celery_worker_thread")
+def test_each_consumer_example_reads_the_topics_named_and_stops_after_max_records(
+    live_server, own_topics, kafka_topics
+):
+    topics_ensure(partitions=settings.KAFKA_TOPIC_PARTITIONS, replication=1)
+    # Two events on one topic: a consumer that stops after one record prints one.
+    events = _examples_events()[:1] * 2
+    response = requests.post(
+        f"{live_server.url}/api/v0/events", json={"events": [{"data": event} for event in events]}, timeout=10
+    )
+    assert response.status_code == 202, response.text
+    majors = {major.full_name: major for major in EventMajor.objects.select_related("event_type")}
+    topic_of = {
+        event_id: majors[event["type"]].topic for event_id, event in zip(response.json()["ids"], events, strict=True)
+    }
+    for event_id, topic in topic_of.items():
+        _raw_record(topic=topic, event_id=event_id)
+    [topic] = set(topic_of.values())
+
+    running = {
+        name: _run(
+            command,
+            registry_url=f"{live_server.url}/schema-registry",
+            group_id=f"{own_topics}{name}",
+            topics=topic,
+            max_records="1",
+        )
+        for name, command in _commands().items()
+    }
+    for name, process in running.items():
+        lines, summary = _finish(name, process)
+        assert summary == {"records": 1, "duplicates_dropped": 0}, name
+        assert len(lines) == 1, name
+        assert lines[0]["topic"] == topic, name
+        assert lines[0]["event_id"] in topic_of, name

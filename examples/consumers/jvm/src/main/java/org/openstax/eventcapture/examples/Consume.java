@@ -148,8 +148,13 @@ public final class Consume {
   }
 
   public static void main(String[] argv) throws Exception {
+    if (argv.length % 2 != 0 || Arrays.asList(argv).contains("--help")) {
+      System.err.println("usage: Consume [--bootstrap-servers H:P] [--registry-url URL] [--topics a,b | --topic-prefix P]"
+          + " [--group-id ID] [--max-records N] [--timeout SECONDS]   (see docs/consumers.md)");
+      System.exit(argv.length == 1 ? 0 : 2);
+    }
     Map<String, String> args = new LinkedHashMap<>();
-    for (int i = 0; i + 1 < argv.length; i += 2) {
+    for (int i = 0; i < argv.length; i += 2) {
       if (!argv[i].startsWith("--")) {
         throw new IllegalArgumentException("expected --option value, got " + argv[i]);
       }
