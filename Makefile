@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install xapi-client run test test-postgres test-unit drills services services-down services-status lint format bench bench-smoke clean openapi
+.PHONY: help install xapi-client examples run test test-postgres test-unit drills services services-down services-status lint format bench bench-smoke clean openapi
 
 help:
 	@echo "make run              the service with Kafka, Redis, worker and web on 127.0.0.1:8000"
@@ -24,7 +24,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@
 
-install: $(VENV)/.installed xapi-client
+install: $(VENV)/.installed xapi-client examples
 	scripts/stack fetch
 
 # The xAPI client library tests/test_xapi_client.py drives (Node.js), exactly as its lock file pins
@@ -34,6 +34,19 @@ xapi-client: $(XAPI_CLIENT)/node_modules/.package-lock.json
 
 $(XAPI_CLIENT)/node_modules/.package-lock.json: $(XAPI_CLIENT)/package.json $(XAPI_CLIENT)/package-lock.json
 	npm ci --prefix $(XAPI_CLIENT) --no-audit --no-fund
+	touch $@
+
+# The consumer examples (docs/consumers.md), which tests/test_consumer_examples.py runs: the Node.js
+# one's packages, exactly as package-lock.json pins them, and the JVM one's jars (Maven Central, once)
+# and classes. Redone only when their pins or sources change.
+EXAMPLES := examples/consumers
+examples: $(EXAMPLES)/node/node_modules/.package-lock.json $(EXAMPLES)/jvm/target/.built
+
+$(EXAMPLES)/node/node_modules/.package-lock.json: $(EXAMPLES)/node/package.json $(EXAMPLES)/node/package-lock.json
+	cd $(EXAMPLES)/node && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+
+$(EXAMPLES)/jvm/target/.built: $(EXAMPLES)/jvm/pom.xml $(shell find $(EXAMPLES)/jvm/src -name '*.java')
+	cd $(EXAMPLES)/jvm && mvn -q -B dependency:copy-dependencies compile
 	touch $@
 
 run: install

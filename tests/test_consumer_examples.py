@@ -1,0 +1,213 @@
+"""The consumer examples of examples/consumers/ (Python, Node.js, JVM), run as other teams would run
+them, against the real broker and the live server's schema-registry API: each decodes one event of
+every catalogue type, turns UUIDs into text and drops a record delivered twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from django.conf import settings
+
+from kafka_bridge.producer import OutgoingRecord, records_produce
+from kafka_bridge.topics import topics_ensure
+from registry.models import EventMajor
+
+pytestmark = [pytest.mark.integration]
+
+ROOT = Path(settings.BASE_DIR)
+EXAMPLES = ROOT / "examples" / "consumers"
+CATALOGUE = ROOT / "schemas"
+# Seconds without a new record after which an example stops; the JVM's start and each client's group
+# join come before the first record, so the whole run stays well under a minute.
+IDLE_SECONDS = 10
+RUN_TIMEOUT = 120
+KAFKA_TIMEOUT = 30
+
+
+def _commands() -> dict[str, list[str]]:
+    jvm = EXAMPLES / "jvm"
+    return {
+        "python": [sys.executable, str(EXAMPLES / "python" / "consume.py")],
+        "node": ["node", str(EXAMPLES / "node" / "consume.js")],
+        "jvm": [
+            "java",
+            "-cp",
+            f"{jvm / 'target' / 'classes'}{os.pathsep}{jvm / 'target' / 'dependency' / '*'}",
+            "org.openstax.eventcapture.examples.Consume",
+        ],
+    }
+
+
+@pytest.fixture
+def own_topics(settings: Any) -> str:
+    """Topics of this test's own (under the run's prefix, so the run deletes them at the end): the
+    examples read every record under the prefix, and other tests' records would be mixed in."""
+    settings.KAFKA_TOPIC_PREFIX = f"{settings.KAFKA_TOPIC_PREFIX}consumers.{uuid.uuid4().hex[:8]}."
+    return str(settings.KAFKA_TOPIC_PREFIX)
+
+
+def _examples_events() -> list[dict[str, Any]]:
+    return [json.loads(path.read_text()) for path in sorted((CATALOGUE / "org/openstax/ec").glob("*/v*/example.json"))]
+
+
+def _raw_record(*, topic: str, event_id: str) -> OutgoingRecord:
+    """The record of ``event_id`` exactly as the worker produced it: key, headers, encoded value."""
+    consumer = Consumer({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS, "group.id": f"dup-{uuid.uuid4()}"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=KAFKA_TIMEOUT).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, number, OFFSET_BEGINNING) for number in partitions])
+        for _ in range(KAFKA_TIMEOUT * 2):
+            message = consumer.poll(0.5)
+            if message is None or message.error() is not None:
+                continue
+            headers: list[tuple[str, str | bytes | None]] = list(message.headers() or [])  # type: ignore[arg-type]
+            if ("event_id", event_id.encode()) in headers:
+                key = message.key()
+                value = message.value()
+                assert isinstance(key, bytes)
+                assert isinstance(value, bytes)
+                return OutgoingRecord(topic=topic, key=key.decode(), value=value, headers=headers)
+    finally:
+        consumer.close()
+    raise AssertionError(f"{event_id} did not reach {topic}")
+
+
+def _run(command: list[str], *, registry_url: str, group_id: str, **options: str) -> subprocess.Popen[str]:
+    arguments = ["--bootstrap-servers", settings.KAFKA_BOOTSTRAP_SERVERS, "--registry-url", registry_url]
+    arguments += ["--group-id", group_id, "--timeout", str(IDLE_SECONDS)]
+    for name, value in options.items():
+        arguments += [f"--{name.replace('_', '-')}", value]
+    return subprocess.Popen([*command, *arguments], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish(name: str, process: subprocess.Popen[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The JSON lines an example printed, and its closing summary; it must have exited 0."""
+    try:
+        stdout, stderr = process.communicate(timeout=RUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stdout, stderr = process.communicate()
+    assert process.returncode == 0, f"{name} exited {process.returncode}: {stderr}"
+    return [json.loads(line) for line in stdout.splitlines()], json.loads(stderr.strip().splitlines()[-1])
+
+
+@pytest.mark.usefixtures("celery_worker_thread")
+def test_each_consumer_example_decodes_every_catalogue_topic_once_per_event(live_server, own_topics, kafka_topics):
+    commands = _commands()
+    missing = [
+        path
+        for path in (EXAMPLES / "node" / "node_modules", EXAMPLES / "jvm" / "target" / "dependency")
+        if not path.is_dir()
+    ]
+    assert not missing, f"{missing} missing: `make install` installs and builds the examples"
+    topics_ensure(partitions=settings.KAFKA_TOPIC_PARTITIONS, replication=1)
+    majors = {major.full_name: major for major in EventMajor.objects.select_related("event_type")}
+    catalogue_topics = {major.topic for major in majors.values() if major.status == EventMajor.Status.ACTIVE}
+    assert all(topic.startswith(own_topics) for topic in catalogue_topics)
+
+    events = _examples_events()
+    response = requests.post(
+        f"{live_server.url}/api/v0/events", json={"events": [{"data": event} for event in events]}, timeout=10
+    )
+    assert response.status_code == 202, response.text
+    statement = {**json.loads((CATALOGUE / "org/adlnet/xapi/Statement/v1/example.json").read_text())}
+    statement["id"] = str(uuid.uuid4())
+    xapi = requests.post(f"{live_server.url}/api/v0/xapi/statements", json=[statement], timeout=10)
+    assert xapi.status_code == 202, xapi.text
+
+    sent = dict(zip(response.json()["ids"], events, strict=True))
+    [statement_id] = xapi.json()["ids"]
+    topic_of = {event_id: majors[event["type"]].topic for event_id, event in sent.items()}
+    topic_of[statement_id] = majors["org.adlnet.xapi.Statement"].topic
+    assert set(topic_of.values()) == catalogue_topics
+    # A second delivery of one record, as a worker that crashed after producing would make: the same
+    # bytes, key and headers, through the project's own producer.
+    duplicated = next(iter(sent))
+    records_produce([_raw_record(topic=topic_of[duplicated], event_id=duplicated)], timeout=KAFKA_TIMEOUT)
+    # Every other record has reached Kafka too before the examples start (their idle timeout).
+    for event_id, topic in topic_of.items():
+        _raw_record(topic=topic, event_id=event_id)
+
+    registry_url = f"{live_server.url}/schema-registry"
+    running = {
+        name: _run(command, registry_url=registry_url, group_id=f"{own_topics}{name}", topic_prefix=own_topics)
+        for name, command in commands.items()
+    }
+    decoded: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, process in running.items():
+        lines, summary = _finish(name, process)
+        assert summary == {"records": len(topic_of), "duplicates_dropped": 1}, name
+        by_id = decoded[name] = {line["event_id"]: line for line in lines}
+        assert len(by_id) == len(lines) == len(topic_of), name
+        assert {event_id: line["topic"] for event_id, line in by_id.items()} == topic_of, name
+        for event_id, event in sent.items():
+            line = by_id[event_id]
+            assert line["event_type"] == event["type"], name
+            # The key is the session UUID as UTF-8 text; UUID fields decode to their text form.
+            assert line["key"] == line["value"]["session_uuid"] == event["session_uuid"], name
+            for field, value in event.items():
+                if field in line["value"] and isinstance(value, str) and _is_uuid(value):
+                    assert line["value"][field] == value, (name, field)
+            # Timestamps in ISO 8601, each language in its own spelling: the same instant.
+            line["value"]["occurred_at"] = datetime.fromisoformat(line["value"]["occurred_at"])
+        statement_line = by_id[statement_id]
+        assert statement_line["key"] == statement_line["value"]["id"] == statement["id"], name
+        assert statement_line["event_type"] == "org.adlnet.xapi.Statement", name
+
+    # The three decode every record to the same value.
+    assert decoded["node"] == decoded["python"]
+    assert decoded["jvm"] == decoded["python"]
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text.lower()
+    except ValueError:
+        return False
+
+
+@pytest.mark.usefixtures("celery_worker_thread")
+def test_each_consumer_example_reads_the_topics_named_and_stops_after_max_records(
+    live_server, own_topics, kafka_topics
+):
+    topics_ensure(partitions=settings.KAFKA_TOPIC_PARTITIONS, replication=1)
+    # Two events on one topic: a consumer that stops after one record prints one.
+    events = _examples_events()[:1] * 2
+    response = requests.post(
+        f"{live_server.url}/api/v0/events", json={"events": [{"data": event} for event in events]}, timeout=10
+    )
+    assert response.status_code == 202, response.text
+    majors = {major.full_name: major for major in EventMajor.objects.select_related("event_type")}
+    topic_of = {
+        event_id: majors[event["type"]].topic for event_id, event in zip(response.json()["ids"], events, strict=True)
+    }
+    for event_id, topic in topic_of.items():
+        _raw_record(topic=topic, event_id=event_id)
+    [topic] = set(topic_of.values())
+
+    running = {
+        name: _run(
+            command,
+            registry_url=f"{live_server.url}/schema-registry",
+            group_id=f"{own_topics}{name}",
+            topics=topic,
+            max_records="1",
+        )
+        for name, command in _commands().items()
+    }
+    for name, process in running.items():
+        lines, summary = _finish(name, process)
+        assert summary == {"records": 1, "duplicates_dropped": 0}, name
+        assert len(lines) == 1, name
+        assert lines[0]["topic"] == topic, name
+        assert lines[0]["event_id"] in topic_of, name
