@@ -1,4 +1,4 @@
-"""The local stack's SASL listener (``scripts/stack``: SASL_PLAINTEXT, mechanism PLAIN, one user)
+"""The local stack's SASL listener (``scripts/stack``: SASL_PLAINTEXT, PLAIN and SCRAM-SHA-256, one user)
 on the same broker as the PLAINTEXT one, where CI has it: ``KAFKA_HOST``:``KAFKA_SASL_PORT``
 (default 127.0.0.1:9094)."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import socket
 
-# The user scripts/stack writes into the broker's JAAS config (KAFKA_SASL_USER, KAFKA_SASL_SECRET).
+# The user scripts/stack gives the broker (KAFKA_SASL_USER, KAFKA_SASL_SECRET).
 SASL_USER = "eventcapture"
 SASL_PASSWORD = "eventcapture-local-secret"
 

@@ -1,5 +1,5 @@
 """Every Kafka client of the service through the local broker's SASL listener (SASL_PLAINTEXT,
-PLAIN; ``scripts/stack``): the producer, ``populate_topics``, the readiness check and
+PLAIN and SCRAM-SHA-256; ``scripts/stack``): the producer, ``populate_topics``, the readiness check and
 ``tail_events``; wrong credentials fail in bounded time saying why. Needs the listener: without
 it these tests fail (``kafka_sasl``), they do not skip."""
 
@@ -70,7 +70,9 @@ def read_one(topic: str) -> tuple[object, object, object]:
 # --- The producer ---------------------------------------------------------------------------------
 
 
-def test_the_producer_delivers_a_gzip_compressed_record_through_sasl(settings, sasl_topic):
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256"])
+def test_the_producer_delivers_a_gzip_compressed_record_through_sasl(settings, sasl_topic, mechanism):
+    settings.KAFKA_SASL_MECHANISM = mechanism
     settings.KAFKA_COMPRESSION_TYPE = "gzip"
     producer_reset()
     value = json.dumps({"text": "compressible " * 50}).encode()
@@ -127,7 +129,9 @@ def test_populate_topics_with_wrong_credentials_says_authentication_failed():
 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("kafka_sasl")
-def test_ready_reaches_kafka_through_sasl():
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256"])
+def test_ready_reaches_kafka_through_sasl(settings, mechanism):
+    settings.KAFKA_SASL_MECHANISM = mechanism
     response = APIClient().get("/ready")
     assert response.status_code == 200, response.content
     assert response.json()["checks"]["kafka"] == {"ok": True}
@@ -135,7 +139,9 @@ def test_ready_reaches_kafka_through_sasl():
 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("wrong_password")
-def test_ready_with_wrong_credentials_is_503_saying_authentication_failed(settings):
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256"])
+def test_ready_with_wrong_credentials_is_503_saying_authentication_failed(settings, mechanism):
+    settings.KAFKA_SASL_MECHANISM = mechanism
     settings.HEALTH_CHECK_TIMEOUT = 2.0
     response = APIClient().get("/ready")
     assert response.status_code == 503
