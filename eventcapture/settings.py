@@ -6,6 +6,7 @@ Invalid values raise ``ImproperlyConfigured`` at start-up; secrets have no produ
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -243,6 +244,82 @@ if DEAD_LETTER_RETENTION_DAYS < 1:
     raise ImproperlyConfigured(f"DEAD_LETTER_RETENTION_DAYS must be positive, got {DEAD_LETTER_RETENTION_DAYS}.")
 # How long the producer holds records to fill a request to Kafka (librdkafka's linger.ms).
 KAFKA_LINGER_MS: int = env.int("KAFKA_LINGER_MS", default=5)
+# The producer's compression codec (librdkafka's compression.type). zstd packs batches best; gzip
+# is what every consumer library reads without a plugin (kafkajs needs one for the others).
+KAFKA_COMPRESSION_TYPES = ("none", "gzip", "snappy", "lz4", "zstd")
+KAFKA_COMPRESSION_TYPE: str = env.str("KAFKA_COMPRESSION_TYPE", default="zstd").strip().lower()
+if KAFKA_COMPRESSION_TYPE not in KAFKA_COMPRESSION_TYPES:
+    raise ImproperlyConfigured(
+        f"KAFKA_COMPRESSION_TYPE must be one of {', '.join(KAFKA_COMPRESSION_TYPES)}, got {KAFKA_COMPRESSION_TYPE!r}."
+    )
+
+# How every Kafka client (producer, admin clients, consumers) connects: kafka_bridge/connection.py
+# turns these into librdkafka's settings. A managed Kafka wants SASL_SSL and credentials; an empty
+# CA file means the system's CA certificates.
+KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+KAFKA_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+KAFKA_SECURITY_PROTOCOL: str = env.str("KAFKA_SECURITY_PROTOCOL", default="PLAINTEXT").strip().upper()
+KAFKA_SASL_MECHANISM: str = env.str("KAFKA_SASL_MECHANISM", default="").strip().upper()
+KAFKA_SASL_USERNAME: str = secret("KAFKA_SASL_USERNAME")
+KAFKA_SASL_PASSWORD: str = secret("KAFKA_SASL_PASSWORD")
+KAFKA_SSL_CA_LOCATION: str = env.str("KAFKA_SSL_CA_LOCATION", default="").strip()
+# A client certificate and its key (PEM), for brokers that authenticate clients by TLS (mTLS).
+KAFKA_SSL_CERTIFICATE_LOCATION: str = env.str("KAFKA_SSL_CERTIFICATE_LOCATION", default="").strip()
+KAFKA_SSL_KEY_LOCATION: str = env.str("KAFKA_SSL_KEY_LOCATION", default="").strip()
+KAFKA_SSL_KEY_PASSWORD: str = secret("KAFKA_SSL_KEY_PASSWORD")
+
+
+def _kafka_security_check() -> None:
+    """Refuses combinations that could only fail later, at the first connection, or silently send
+    credentials nowhere (a password without SASL is a mistake, not a default)."""
+    protocol = KAFKA_SECURITY_PROTOCOL
+    if protocol not in KAFKA_SECURITY_PROTOCOLS:
+        raise ImproperlyConfigured(
+            f"KAFKA_SECURITY_PROTOCOL must be one of {', '.join(KAFKA_SECURITY_PROTOCOLS)}, got {protocol!r}."
+        )
+    sasl = {
+        "KAFKA_SASL_MECHANISM": KAFKA_SASL_MECHANISM,
+        "KAFKA_SASL_USERNAME": KAFKA_SASL_USERNAME,
+        "KAFKA_SASL_PASSWORD": KAFKA_SASL_PASSWORD,
+    }
+    if protocol.startswith("SASL_"):
+        missing = [name for name, value in sasl.items() if not value]
+        if missing:
+            raise ImproperlyConfigured(f"KAFKA_SECURITY_PROTOCOL={protocol} needs {', '.join(missing)}.")
+        if KAFKA_SASL_MECHANISM not in KAFKA_SASL_MECHANISMS:
+            raise ImproperlyConfigured(
+                f"KAFKA_SASL_MECHANISM must be one of {', '.join(KAFKA_SASL_MECHANISMS)}, got {KAFKA_SASL_MECHANISM!r}."
+            )
+    else:
+        given = [name for name, value in sasl.items() if value]
+        if given:
+            raise ImproperlyConfigured(
+                f"{', '.join(given)} set, but KAFKA_SECURITY_PROTOCOL is {protocol}: "
+                "use SASL_SSL (or SASL_PLAINTEXT) to authenticate with them."
+            )
+    files = {
+        "KAFKA_SSL_CA_LOCATION": KAFKA_SSL_CA_LOCATION,
+        "KAFKA_SSL_CERTIFICATE_LOCATION": KAFKA_SSL_CERTIFICATE_LOCATION,
+        "KAFKA_SSL_KEY_LOCATION": KAFKA_SSL_KEY_LOCATION,
+    }
+    given = [name for name, value in files.items() if value]
+    if KAFKA_SSL_KEY_PASSWORD:
+        given.append("KAFKA_SSL_KEY_PASSWORD")
+    if given and protocol not in ("SSL", "SASL_SSL"):
+        raise ImproperlyConfigured(
+            f"{', '.join(given)} set, but KAFKA_SECURITY_PROTOCOL is {protocol}: TLS settings need SSL or SASL_SSL."
+        )
+    for name, path in files.items():
+        if path and not (Path(path).is_file() and os.access(path, os.R_OK)):
+            raise ImproperlyConfigured(f"{name} names no readable file: {path!r}.")
+    if bool(KAFKA_SSL_CERTIFICATE_LOCATION) != bool(KAFKA_SSL_KEY_LOCATION):
+        raise ImproperlyConfigured("KAFKA_SSL_CERTIFICATE_LOCATION and KAFKA_SSL_KEY_LOCATION go together (mTLS).")
+    if KAFKA_SSL_KEY_PASSWORD and not KAFKA_SSL_KEY_LOCATION:
+        raise ImproperlyConfigured("KAFKA_SSL_KEY_PASSWORD is the password of KAFKA_SSL_KEY_LOCATION, which is unset.")
+
+
+_kafka_security_check()
+
 # An external Confluent-compatible schema registry the worker registers schemas in and takes ids
 # from; empty: ids come from this service's registry tables.
 SCHEMA_REGISTRY_URL: str = env.str("SCHEMA_REGISTRY_URL", default="")

@@ -19,6 +19,7 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from django.conf import settings
 
+from kafka_bridge.connection import ClientLog, client_config
 from kafka_bridge.encoding import EncodingError, confluent_frame_split
 
 
@@ -52,19 +53,23 @@ def _frame_schema_id(value: bytes | None) -> int | None:
 class TopicTail:
     def __init__(self, *, topic: str, from_beginning: bool, registry_url: str | None = None) -> None:
         self.topic = topic
+        log = ClientLog()
         self._consumer = Consumer(
             {
-                "bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS,
+                **client_config(client_id="eventcapture-tail"),
                 "group.id": f"eventcapture-tail-{uuid.uuid4()}",
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
-            }
+            },
+            logger=log,
         )
         try:
             partitions = self._partitions(from_beginning=from_beginning)
         except KafkaException as exc:
+            self._consumer.poll(0)  # hands librdkafka's queued log lines to ``log``: why it failed
             self._consumer.close()
-            raise TailError(f"Kafka at {settings.KAFKA_BOOTSTRAP_SERVERS}: {exc}") from exc
+            detail = f" ({log.last_problem})" if log.last_problem else ""
+            raise TailError(f"Kafka at {settings.KAFKA_BOOTSTRAP_SERVERS}: {exc}{detail}") from exc
         self._consumer.assign(partitions)
         self._deserializer = AvroDeserializer(
             SchemaRegistryClient({"url": registry_url or settings.SCHEMA_REGISTRY_PUBLIC_URL})

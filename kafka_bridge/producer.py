@@ -21,6 +21,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from django.conf import settings
 
 from eventcapture import metrics
+from kafka_bridge.connection import client_config
 
 logger = logging.getLogger(__name__)
 
@@ -56,11 +57,10 @@ def _on_error(error: KafkaError) -> None:
 
 def _config() -> dict[str, object]:
     return {
-        "bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS,
-        "client.id": "eventcapture-worker",
+        **client_config(client_id="eventcapture-worker"),
         "acks": "all",
         "enable.idempotence": True,
-        "compression.type": "zstd",
+        "compression.type": settings.KAFKA_COMPRESSION_TYPE,
         # Many batches are in flight at once, so requests fill without waiting long for company.
         "linger.ms": settings.KAFKA_LINGER_MS,
         "batch.size": 512 * 1024,

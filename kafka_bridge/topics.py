@@ -36,6 +36,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 from django.conf import settings
 
+from kafka_bridge.connection import ClientLog, client_config
 from registry.selectors import topic_list_active
 
 logger = logging.getLogger(__name__)
@@ -382,26 +383,11 @@ def _config_normal(value: str | None) -> str | None:
 # --- Talking to the broker ------------------------------------------------------------------------
 
 
-class _ClientLog(logging.Logger):
-    """Keeps librdkafka's last warning or error instead of printing every line: an unreachable
-    broker logs a refused connection every few milliseconds, and the last one says why."""
-
-    def __init__(self) -> None:
-        super().__init__(f"{__name__}.client", logging.WARNING)
-        self.last_problem: str | None = None
-
-    def handle(self, record: logging.LogRecord) -> None:
-        if record.levelno >= logging.WARNING:
-            # "FAIL [rdkafka#producer-1] [thrd:...]: 127.0.0.1:9/bootstrap: Connect to ... failed"
-            self.last_problem = record.getMessage().split("]: ", 1)[-1]
-
-
-def _admin(*, timeout: float) -> tuple[AdminClient, _ClientLog]:
-    log = _ClientLog()
+def _admin(*, timeout: float) -> tuple[AdminClient, ClientLog]:
+    log = ClientLog()
     admin = AdminClient(
         {
-            "bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS,
-            "client.id": "eventcapture-topics",
+            **client_config(client_id="eventcapture-topics"),
             "socket.connection.setup.timeout.ms": max(1000, int(timeout * 1000)),
         },
         logger=log,
@@ -420,7 +406,7 @@ def _error_code(exc: BaseException) -> int | None:
 
 
 def topics_actual_get(
-    *, admin: AdminClient, log: _ClientLog, names: Sequence[str], timeout: float
+    *, admin: AdminClient, log: ClientLog, names: Sequence[str], timeout: float
 ) -> tuple[int, dict[str, TopicState]]:
     """The broker count and the state of those of ``names`` that exist."""
     try:

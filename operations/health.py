@@ -27,6 +27,7 @@ from django.db import DatabaseError, connection
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from kafka_bridge.connection import ClientLog, client_config
 from registry.selectors import subject_list
 
 logger = logging.getLogger(__name__)
@@ -109,16 +110,20 @@ class KafkaUnavailable(Exception):
 
 def kafka_topic_names(*, timeout: float) -> list[str]:
     """Every topic of the cluster, sorted; ``KafkaUnavailable`` when no broker answers in time."""
+    log = ClientLog()
     admin = AdminClient(
         {
-            "bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS,
+            **client_config(client_id="eventcapture-health"),
             "socket.connection.setup.timeout.ms": max(1000, int(timeout * 1000)),
-        }
+        },
+        logger=log,
     )
     try:
         metadata_ = admin.list_topics(timeout=timeout)
     except KafkaException as exc:
-        raise KafkaUnavailable(_error_text(exc)) from exc
+        admin.poll(0)  # hands librdkafka's queued log lines to ``log``: why it failed
+        detail = f" ({log.last_problem})" if log.last_problem else ""
+        raise KafkaUnavailable(_error_text(exc) + detail) from exc
     return sorted(metadata_.topics)
 
 

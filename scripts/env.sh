@@ -5,6 +5,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${VENV:-$ROOT/.venv}
 export PATH="$VENV/bin:$PATH"
 export KAFKA_HOST=${KAFKA_HOST:-127.0.0.1} KAFKA_PORT=${KAFKA_PORT:-9092}
+# The local broker's SASL listener (scripts/stack), which the SASL tests use.
+export KAFKA_SASL_PORT=${KAFKA_SASL_PORT:-9094}
 export REDIS_HOST=${REDIS_HOST:-127.0.0.1} REDIS_PORT=${REDIS_PORT:-6379}
 export KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-$KAFKA_HOST:$KAFKA_PORT}
 say() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2 || true; }  # never fail: stderr may be a closed pipe

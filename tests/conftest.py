@@ -10,11 +10,13 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.test import Client
 
+from kafka_bridge.connection import client_config
 from kafka_bridge.producer import producer_flush, producer_reset
 from kafka_bridge.targets import encoding_cache_clear
 from kafka_bridge.topics import topics_ensure
 from registry.selectors import registry_cache_clear
 from registry.services import catalogue_load
+from tests.kafka_sasl import SASL_PASSWORD, SASL_USER, sasl_address, sasl_listener_problem
 from tests.queues import queues_purge
 
 
@@ -45,7 +47,7 @@ def committed_catalogue(django_db_reset_sequences: None) -> Iterator[None]:
 def _run_topics() -> Iterator[None]:
     """Deletes this run's topics (named with its own ``KAFKA_TOPIC_PREFIX``) at the end."""
     yield
-    admin = AdminClient({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS})
+    admin = AdminClient(client_config(client_id="eventcapture-tests"))
     ours = [topic for topic in admin.list_topics(timeout=10).topics if topic.startswith(settings.KAFKA_TOPIC_PREFIX)]
     for future in admin.delete_topics(ours, operation_timeout=30).values() if ours else []:
         future.result()
@@ -55,6 +57,25 @@ def _run_topics() -> Iterator[None]:
 def kafka_topics(_run_topics: None, committed_catalogue: None) -> None:
     """The catalogue's topics exist in the real broker (replication 1: one broker)."""
     topics_ensure(partitions=settings.KAFKA_TOPIC_PARTITIONS, replication=1)
+
+
+@pytest.fixture
+def kafka_sasl(settings: Any) -> Iterator[None]:
+    """Every Kafka client of the service connects through the local broker's SASL listener
+    (SASL_PLAINTEXT, PLAIN) as its test user. Fails, never skips, when the listener is not there."""
+    problem = sasl_listener_problem()
+    if problem:
+        pytest.fail(problem, pytrace=False)
+    settings.KAFKA_BOOTSTRAP_SERVERS = sasl_address()
+    settings.KAFKA_SECURITY_PROTOCOL = "SASL_PLAINTEXT"
+    settings.KAFKA_SASL_MECHANISM = "PLAIN"
+    settings.KAFKA_SASL_USERNAME = SASL_USER
+    settings.KAFKA_SASL_PASSWORD = SASL_PASSWORD
+    # The producer keeps the configuration it was built with.
+    producer_reset()
+    yield
+    producer_flush(timeout=10)
+    producer_reset()
 
 
 @pytest.fixture

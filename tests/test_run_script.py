@@ -39,7 +39,7 @@ def _answers(url: str) -> bool:
 def test_sigterm_to_make_runs_process_group_stops_everything_it_started(tmp_path):
     stack_dir = tmp_path / "stack"
     _libs_share(stack_dir)
-    kafka_port, controller_port, redis_port, web_port = _free_ports(4)
+    kafka_port, controller_port, sasl_port, redis_port, web_port = _free_ports(5)
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "eventcapture.settings",
@@ -47,6 +47,7 @@ def test_sigterm_to_make_runs_process_group_stops_everything_it_started(tmp_path
         "STACK_DIR": str(stack_dir),
         "KAFKA_PORT": str(kafka_port),
         "KAFKA_CONTROLLER_PORT": str(controller_port),
+        "KAFKA_SASL_PORT": str(sasl_port),
         "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka_port}",
         "REDIS_PORT": str(redis_port),
         "CELERY_BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",

@@ -96,7 +96,7 @@ class DrillStack:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.kafka_port, self.controller_port, self.redis_port = _free_ports(3)
+        self.kafka_port, self.controller_port, self.sasl_port, self.redis_port = _free_ports(4)
         self.logs = directory / "logs"
         self.env = {
             **os.environ,
@@ -104,6 +104,8 @@ class DrillStack:
             "KAFKA_HOST": "127.0.0.1",
             "KAFKA_PORT": str(self.kafka_port),
             "KAFKA_CONTROLLER_PORT": str(self.controller_port),
+            # Not the main stack's SASL port (9094), which its broker holds.
+            "KAFKA_SASL_PORT": str(self.sasl_port),
             "REDIS_HOST": "127.0.0.1",
             "REDIS_PORT": str(self.redis_port),
         }

@@ -25,6 +25,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 
+from kafka_bridge.connection import client_config
 from kafka_bridge.topics import (
     TopicsConfig,
     TopicsConfigError,
@@ -72,7 +73,7 @@ def populate_topics(*args: str) -> Outcome:
 
 @pytest.fixture
 def admin() -> AdminClient:
-    return AdminClient({"bootstrap.servers": django_settings.KAFKA_BOOTSTRAP_SERVERS})
+    return AdminClient(client_config(client_id="eventcapture-tests"))
 
 
 @pytest.fixture
