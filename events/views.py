@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -11,6 +12,7 @@ from eventcapture.parsers import LimitedJSONParser, LimitedTextJSONParser
 from events.identity import identity_from_request
 from events.renderers import JsonAnswers, OrjsonRenderer
 from events.services import AcceptedBatch, batch_parse, events_accept, statements_accept, statements_parse
+from operations import openapi
 
 
 def _accepted(batch: AcceptedBatch) -> Response:
@@ -25,6 +27,7 @@ class EventsView(APIView):
     renderer_classes = [OrjsonRenderer]
     content_negotiation_class = JsonAnswers
 
+    @extend_schema(**openapi.EVENTS_OPERATION)
     def post(self, request: Request) -> Response:
         # One receive time per request, taken before the body is read: every event shares it.
         received_at = datetime.now(UTC)
@@ -39,9 +42,12 @@ class EventsView(APIView):
 class XapiStatementsView(APIView):
     """``POST /api/v0/xapi/statements``: one xAPI Statement or an array, all or nothing."""
 
+    schema = openapi.RequiredBodySchema()
+
     parser_classes = [LimitedJSONParser, LimitedTextJSONParser]
     renderer_classes = [OrjsonRenderer]
     content_negotiation_class = JsonAnswers
 
+    @extend_schema(**openapi.XAPI_OPERATION)
     def post(self, request: Request) -> Response:
         return _accepted(statements_accept(statements=statements_parse(request.data)))

@@ -57,8 +57,12 @@ class TestTheDocument:
             "propertyName": "type",
             "mapping": {name: f"#/components/schemas/{component(name)}" for name in EVENTS},
         }
+        # Generators take a discriminator only on a string property: every mapped event says so.
+        for name in EVENTS:
+            type_property = schemas[component(name)]["properties"]["type"]
+            assert (type_property["type"], type_property["const"]) == ("string", name)
+            assert "type" in schemas[component(name)]["required"]
         nudged = schemas["org_openstax_ec_nudged_v1"]
-        assert nudged["properties"]["type"] == {"const": "org.openstax.ec.nudged_v1"}
         assert nudged["properties"]["session_uuid"]["format"] == "uuid"
         assert "$schema" not in nudged
         assert "$id" not in nudged
@@ -66,18 +70,30 @@ class TestTheDocument:
     def test_the_events_body_is_a_list_of_data_objects(self):
         doc = document()
         operation = doc["paths"]["/api/v0/events"]["post"]
-        assert operation["requestBody"]["content"]["application/json"]["schema"] == ref("EventBatch")
+        assert operation["requestBody"] == {
+            "content": {"application/json": {"schema": ref("EventBatch")}},
+            "required": True,
+        }
         schemas = doc["components"]["schemas"]
         assert schemas["EventBatch"]["properties"]["events"] == {"type": "array", "items": ref("Event")}
+        assert schemas["EventBatch"]["required"] == ["events"]
         assert schemas["Event"]["properties"]["data"] == ref("EventData")
+        assert schemas["Event"]["required"] == ["data"]
 
     def test_the_xapi_body_is_a_statement_or_an_array_of_them_with_its_defs_as_components(self):
         doc = document()
         operation = doc["paths"]["/api/v0/xapi/statements"]["post"]
-        assert operation["requestBody"]["content"]["application/json"]["schema"] == ref("StatementBody")
+        assert operation["requestBody"] == {
+            "content": {"application/json": {"schema": ref("StatementBody")}},
+            "required": True,
+        }
         schemas = doc["components"]["schemas"]
         statement = ref("org_adlnet_xapi_Statement")
-        assert schemas["StatementBody"]["oneOf"] == [statement, {"type": "array", "items": statement}]
+        # Two named choices, each naming its own model (see tests/test_generated_clients.py).
+        assert schemas["StatementBody"]["oneOf"] == [ref("Statement"), ref("StatementList")]
+        assert schemas["Statement"]["allOf"] == [statement]
+        assert schemas["StatementList"]["type"] == "array"
+        assert schemas["StatementList"]["items"] == statement
         assert schemas["org_adlnet_xapi_Statement"]["properties"]["actor"]["$ref"] == (
             "#/components/schemas/org_adlnet_xapi_Statement_Actor"
         )
@@ -95,21 +111,46 @@ class TestTheDocument:
         for status in ERROR_STATUSES:
             assert responses[status]["content"]["application/json"]["schema"] == ref("Error"), status
         for status in ("429", "503"):
-            assert responses[status]["headers"]["Retry-After"]["required"] is True
+            assert responses[status]["headers"]["Retry-After"] == {
+                "schema": {"type": "integer", "minimum": 0},
+                "description": "Seconds to wait before retrying.",
+                "required": True,
+            }
+        assert "Retry-After" not in responses["422"].get("headers", {})
         schemas = doc["components"]["schemas"]
-        assert schemas["AcceptedBatch"]["required"] == ["accepted", "ids", "warnings"]
-        assert schemas["Error"]["required"] == ["status_code", "messages", "errors"]
+        assert sorted(schemas["AcceptedBatch"]["required"]) == ["accepted", "ids", "warnings"]
+        assert schemas["AcceptedBatch"]["properties"]["ids"] == {
+            "type": "array",
+            "items": {"type": "string", "format": "uuid"},
+            "description": "The server-assigned event ids, in request order (each Kafka record's `event_id`).",
+        }
+        assert sorted(schemas["Error"]["required"]) == ["errors", "messages", "status_code"]
         assert schemas["Error"]["properties"]["errors"] == {"type": "array", "items": ref("ErrorDetail")}
-        assert schemas["ErrorDetail"]["required"] == ["index", "path", "code", "message"]
+        assert sorted(schemas["ErrorDetail"]["required"]) == ["code", "index", "message", "path"]
+        assert schemas["ErrorDetail"]["properties"]["index"]["type"] == ["integer", "null"]
+        assert schemas["ErrorDetail"]["properties"]["path"]["type"] == ["string", "null"]
+
+    def test_the_xapi_operation_takes_an_optional_x_experience_api_version_header(self):
+        operation = document()["paths"]["/api/v0/xapi/statements"]["post"]
+        [parameter] = operation["parameters"]
+        assert (parameter["in"], parameter["name"], parameter["schema"]) == (
+            "header",
+            "X-Experience-API-Version",
+            {"type": "string"},
+        )
+        assert parameter.get("required", False) is False
 
     def test_info_is_documented_with_its_admin_data(self):
         doc = document()
         responses = doc["paths"]["/api/v0/info"]["get"]["responses"]
         assert responses["200"]["content"]["application/json"]["schema"] == ref("Info")
         assert responses["429"]["content"]["application/json"]["schema"] == ref("Error")
-        info = doc["components"]["schemas"]["Info"]
-        assert info["required"] == ["env_name", "accounts_env_name", "git_sha", "version", "overall_took_ms"]
-        assert info["properties"]["data"]["oneOf"] == [ref("InfoAdminData"), ref("InfoErrors")]
+        assert responses["429"]["headers"]["Retry-After"]["required"] is True
+        schemas = doc["components"]["schemas"]
+        info = schemas["Info"]
+        assert sorted(info["required"]) == ["accounts_env_name", "env_name", "git_sha", "overall_took_ms", "version"]
+        assert info["properties"]["data"]["allOf"] == [ref("InfoData")]
+        assert schemas["InfoData"]["oneOf"] == [ref("InfoAdminData"), ref("InfoErrors")]
 
     def test_it_follows_the_registry_at_request_time(self):
         assert "org_openstax_ec_nudged_v1" in document()["components"]["schemas"]
