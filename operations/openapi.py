@@ -110,15 +110,89 @@ def _is_event(full_name: str, schema: Mapping[str, Any]) -> bool:
     return isinstance(type_schema, Mapping) and type_schema.get("const") == full_name
 
 
-def _event_component(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """An event's component with its ``type`` stated to be a string: the registry's schemas pin it
-    with ``const`` alone (the same values), and generators take a discriminator only on a property
-    typed as a string."""
-    component = dict(schema)
-    properties = dict(component["properties"])
-    properties["type"] = {"type": "string", **properties["type"]}
-    component["properties"] = properties
-    return component
+def _string_typed(schema: Mapping[str, Any], *, prop: str) -> dict[str, Any]:
+    """``schema`` with its property ``prop`` (pinned by ``const`` or ``enum`` to strings) also typed
+    as a string: generators take a discriminator only on a property typed as a string."""
+    properties = dict(schema["properties"])
+    properties[prop] = {"type": "string", **properties[prop]}
+    return {**schema, "properties": properties}
+
+
+def _const_dispatch(node: Mapping[str, Any]) -> tuple[str, dict[str, str]] | None:
+    """``(property, {value: $ref})`` when ``node`` chooses its schema by one property's value, as
+    the registry's xAPI schema does (JSON Schema 2020-12, which generators do not read): an ``allOf``
+    of ``{"if": {"required": [p], "properties": {p: {"const": value}}}, "then": {"$ref": ...}}``,
+    ``p`` required and its ``enum`` exactly those values."""
+    choices = node.get("allOf")
+    if not isinstance(choices, list) or not choices:
+        return None
+    mapping: dict[str, str] = {}
+    prop = None
+    for choice in choices:
+        condition, then = choice.get("if"), choice.get("then")
+        if set(choice) != {"if", "then"} or not isinstance(condition, Mapping) or not isinstance(then, Mapping):
+            return None
+        pins = condition.get("properties")
+        if not isinstance(pins, Mapping) or len(pins) != 1:
+            return None
+        [(name, pinned)] = pins.items()
+        if prop not in (None, name) or condition.get("required") != [name] or set(then) != {"$ref"}:
+            return None
+        if not isinstance(pinned, Mapping) or set(pinned) != {"const"} or not isinstance(pinned["const"], str):
+            return None
+        prop = name
+        mapping[pinned["const"]] = then["$ref"]
+    own = (node.get("properties") or {}).get(prop)
+    if prop is None or prop not in node.get("required", []) or not isinstance(own, Mapping):
+        return None
+    if sorted(own.get("enum", [])) != sorted(mapping):
+        return None
+    return prop, mapping
+
+
+def dispatches_as_discriminators(components: dict[str, Any]) -> dict[str, Any]:
+    """The components with every by-value choice (``_const_dispatch``) written as the same choice in
+    OpenAPI's terms, a ``oneOf`` of the chosen components with a ``discriminator``, when each chosen
+    component is an object that requires the property and pins it to its value: then exactly one
+    of them matches what the ``if``/``then`` chain accepts, and nothing else does."""
+    out = copy.deepcopy(components)
+
+    def target(ref: str) -> str | None:
+        name = ref.removeprefix(_COMPONENTS)
+        return name if ref.startswith(_COMPONENTS) and name in out else None
+
+    def rewritten(node: Any) -> Any:
+        if isinstance(node, list):
+            return [rewritten(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        dispatch = _const_dispatch(node)
+        if dispatch is not None:
+            prop, mapping = dispatch
+            names = {value: target(ref) for value, ref in mapping.items()}
+            if all(
+                name is not None
+                and out[name].get("type") == "object"
+                and prop in out[name].get("required", [])
+                and (out[name].get("properties") or {}).get(prop, {}).get("const") == value
+                for value, name in names.items()
+            ):
+                for name in names.values():
+                    assert name is not None
+                    out[name] = _string_typed(out[name], prop=prop)
+                choice = {
+                    key: value for key, value in node.items() if key not in ("type", "required", "properties", "allOf")
+                }
+                return {
+                    **choice,
+                    "oneOf": [{"$ref": mapping[value]} for value in mapping],
+                    "discriminator": {"propertyName": prop, "mapping": mapping},
+                }
+        return {key: value if key in _DATA_KEYWORDS else rewritten(value) for key, value in node.items()}
+
+    for name in list(out):
+        out[name] = rewritten(out[name])
+    return out
 
 
 def _registry_components(auto_schema: Any) -> dict[str, dict[str, Any]]:
@@ -126,9 +200,9 @@ def _registry_components(auto_schema: Any) -> dict[str, dict[str, Any]]:
     component registry, once per document, and answers the active versions' JSON schemas."""
     active = _active_json_schemas()
     for full_name, schema in active.items():
-        components = json_schema_components(schema, name=component_name(full_name))
+        components = dispatches_as_discriminators(json_schema_components(schema, name=component_name(full_name)))
         if _is_event(full_name, schema):
-            components[component_name(full_name)] = _event_component(components[component_name(full_name)])
+            components[component_name(full_name)] = _string_typed(components[component_name(full_name)], prop="type")
         for name, component in components.items():
             _component_register(auto_schema, name=name, schema=component)
     return active

@@ -12,7 +12,7 @@ from django.conf import settings as django_settings
 from drf_spectacular.validation import validate_schema
 from rest_framework.test import APIClient
 
-from operations.openapi import json_schema_components
+from operations.openapi import dispatches_as_discriminators, json_schema_components
 from registry.selectors import major_get
 from registry.services import major_status_set
 from tests.factories import SHIPPED_TOPICS
@@ -98,6 +98,19 @@ class TestTheDocument:
             "#/components/schemas/org_adlnet_xapi_Statement_Actor"
         )
         assert "$defs" not in schemas["org_adlnet_xapi_Statement"]
+        # The registry's if/then choices by objectType, as generators read them.
+        actor = schemas["org_adlnet_xapi_Statement_Actor"]
+        assert actor["oneOf"] == [ref("org_adlnet_xapi_Statement_Agent"), ref("org_adlnet_xapi_Statement_Group")]
+        assert actor["discriminator"]["propertyName"] == "objectType"
+        assert "allOf" not in actor
+        assert schemas["org_adlnet_xapi_Statement"]["properties"]["object"]["discriminator"]["mapping"] == {
+            kind: f"#/components/schemas/org_adlnet_xapi_Statement_{kind}"
+            for kind in ("Activity", "Agent", "StatementRef", "SubStatement")
+        }
+        assert schemas["org_adlnet_xapi_Statement_Group"]["properties"]["objectType"] == {
+            "type": "string",
+            "const": "Group",
+        }
         # Every reference in the document leads to a component.
         targets = re.findall(r'"\$ref": "#/components/schemas/([^"/]+)"', json.dumps(doc))
         assert set(targets) <= set(schemas)
@@ -219,3 +232,68 @@ def test_the_docs_page_uses_only_local_assets():
     assert '"/api/v0/swagger"' in html
     for asset in assets:
         assert APIClient().get(asset).status_code == 200, asset
+
+
+def _by_kind(*kinds: str) -> dict[str, Any]:
+    """A registry-style choice by ``kind``: JSON Schema's if/then, which generators do not read."""
+    return {
+        "type": "object",
+        "required": ["kind"],
+        "properties": {"kind": {"enum": list(kinds)}},
+        "description": "A cat or a dog, by kind.",
+        "allOf": [
+            {
+                "if": {"required": ["kind"], "properties": {"kind": {"const": kind}}},
+                "then": {"$ref": f"#/components/schemas/x_{kind}"},
+            }
+            for kind in kinds
+        ],
+    }
+
+
+def _pet(kind: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "object", "required": ["kind"], "properties": {"kind": {"const": kind}, **extra}}
+
+
+def test_a_choice_by_a_property_value_becomes_a_one_of_with_a_discriminator():
+    components = {
+        "x": {"type": "object", "properties": {"pet": _by_kind("cat", "dog")}},
+        "x_cat": _pet("cat"),
+        "x_dog": _pet("dog"),
+    }
+    rewritten = dispatches_as_discriminators(components)
+    assert rewritten["x"]["properties"]["pet"] == {
+        "description": "A cat or a dog, by kind.",
+        "oneOf": [ref("x_cat"), ref("x_dog")],
+        "discriminator": {
+            "propertyName": "kind",
+            "mapping": {"cat": "#/components/schemas/x_cat", "dog": "#/components/schemas/x_dog"},
+        },
+    }
+    assert rewritten["x_cat"]["properties"]["kind"] == {"type": "string", "const": "cat"}
+    assert rewritten["x_dog"]["properties"]["kind"] == {"type": "string", "const": "dog"}
+    assert components["x_cat"]["properties"]["kind"] == {"const": "cat"}, "the input is left as it was"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda c: c["x_dog"].update(required=[]), id="a chosen schema does not require the property"),
+        pytest.param(
+            lambda c: c["x_dog"]["properties"].update(kind={"const": "cat"}), id="a chosen schema pins another value"
+        ),
+        pytest.param(
+            lambda c: c["x"]["properties"]["pet"]["properties"].update(kind={"enum": ["cat", "dog", "cow"]}),
+            id="the enum allows a value no choice has",
+        ),
+        pytest.param(lambda c: c["x"]["properties"]["pet"]["allOf"][0].update(**{"else": False}), id="an else"),
+    ],
+)
+def test_a_choice_that_is_not_exactly_a_discriminator_is_left_alone(change):
+    components = {
+        "x": {"type": "object", "properties": {"pet": _by_kind("cat", "dog")}},
+        "x_cat": _pet("cat"),
+        "x_dog": _pet("dog"),
+    }
+    change(components)
+    assert dispatches_as_discriminators(components) == components
