@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install run test test-postgres test-unit drills services services-down services-status lint format bench bench-smoke clean openapi
+.PHONY: help install run test test-postgres test-unit drills services services-down services-status lint format bench bench-smoke clean openapi clients
 
 help:
 	@echo "make run              the service with Kafka, Redis, worker and web on 127.0.0.1:8000"
@@ -14,6 +14,7 @@ help:
 	@echo "make services         start Kafka and Redis only;  make services-down  stops them"
 	@echo "make lint             ruff, mypy and the migrations check"
 	@echo "make openapi          regenerate openapi.json (the API document of the shipped catalogue)"
+	@echo "make clients          generate the API's TypeScript and Python clients into clients/generated"
 	@echo "make bench            measure the service against ceilings on this machine (docs/benchmarks.md)"
 
 $(BIN)/python:
@@ -25,6 +26,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 
 install: $(VENV)/.installed
 	scripts/stack fetch
+	scripts/clients fetch
 
 run: install
 	scripts/run
@@ -59,6 +61,10 @@ lint: $(VENV)/.installed
 
 openapi: $(VENV)/.installed
 	scripts/openapi
+
+clients:
+	scripts/clients fetch
+	scripts/clients generate clients/generated
 
 bench: install
 	scripts/bench
