@@ -15,7 +15,10 @@ own.
 
 What client generators need (clients are generated from this document, see
 tests/test_generated_clients.py): the discriminator's ``type`` is a string property on every event
-component, and the xAPI body's one-or-many shape is a choice of two named components.
+component; the registry's ``if``/``then`` choices by a property's value (the xAPI actor and object,
+by ``objectType``), which generators do not read, are written as the same choice with ``oneOf`` and a
+discriminator (``dispatches_as_discriminators``); the xAPI body's one-or-many shape is a choice of
+two named components.
 """
 
 from __future__ import annotations
