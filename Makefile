@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install xapi-client examples run test test-postgres test-unit drills services services-down services-status lint format bench bench-smoke clean openapi
+.PHONY: help install xapi-client examples run test test-postgres test-unit drills services services-down services-status lint format bench bench-smoke clean openapi clients
 
 help:
 	@echo "make run              the service with Kafka, Redis, worker and web on 127.0.0.1:8000"
@@ -15,6 +15,7 @@ help:
 	@echo "make lint             ruff, mypy and the migrations check"
 	@echo "make xapi-client      npm ci of the xAPI client library a test drives (part of make install)"
 	@echo "make openapi          regenerate openapi.json (the API document of the shipped catalogue)"
+	@echo "make clients          generate the API's TypeScript and Python clients into clients/generated"
 	@echo "make bench            measure the service against ceilings on this machine (docs/benchmarks.md)"
 
 $(BIN)/python:
@@ -26,6 +27,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 
 install: $(VENV)/.installed xapi-client examples
 	scripts/stack fetch
+	scripts/clients fetch
 
 # The xAPI client library tests/test_xapi_client.py drives (Node.js), exactly as its lock file pins
 # it; reinstalled only when package.json or the lock file change.
@@ -82,6 +84,10 @@ lint: $(VENV)/.installed
 
 openapi: $(VENV)/.installed
 	scripts/openapi
+
+clients:
+	scripts/clients fetch
+	scripts/clients generate clients/generated
 
 bench: install
 	scripts/bench

@@ -481,7 +481,13 @@ SPECTACULAR_SETTINGS = {
     # The document does not describe itself or the docs page.
     "SERVE_INCLUDE_SCHEMA": False,
     "PREPROCESSING_HOOKS": ["operations.openapi.endpoints_public_api"],
-    "POSTPROCESSING_HOOKS": ["operations.openapi.document_complete"],
+    # Only the document's version: the shapes come from serializers and extend_schema on the views,
+    # the registry's payload schemas from serializer extensions (operations/openapi.py).
+    "POSTPROCESSING_HOOKS": ["operations.openapi.version_set"],
+    "TAGS": [
+        {"name": "events", "description": "Sending events."},
+        {"name": "service", "description": "The service itself."},
+    ],
     # Swagger UI from drf-spectacular-sidecar's static files: no CDN, works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -13,6 +14,7 @@ from events.identity import identity_from_request
 from events.renderers import JsonAnswers, OrjsonRenderer
 from events.services import AcceptedBatch, batch_parse, events_accept, statements_accept, statements_parse
 from events.xapi import VERSION_HEADER, XAPI_VERSION, lrs_statement_put, lrs_statements_post, xapi_version_check
+from operations import openapi
 
 
 def _accepted(batch: AcceptedBatch) -> Response:
@@ -27,6 +29,7 @@ class EventsView(APIView):
     renderer_classes = [OrjsonRenderer]
     content_negotiation_class = JsonAnswers
 
+    @extend_schema(**openapi.EVENTS_OPERATION)
     def post(self, request: Request) -> Response:
         # One receive time per request, taken before the body is read: every event shares it.
         received_at = datetime.now(UTC)
@@ -44,6 +47,8 @@ class XapiStatementsView(APIView):
     with the statements' ids, PUT stores one statement under ``statementId`` (204), and every answer
     carries the version header. All or nothing, and only once durably queued, either way."""
 
+    schema = openapi.RequiredBodySchema()
+
     parser_classes = [LimitedJSONParser, LimitedTextJSONParser]
     renderer_classes = [OrjsonRenderer]
     content_negotiation_class = JsonAnswers
@@ -55,6 +60,7 @@ class XapiStatementsView(APIView):
         xapi_version_check(header=header)
         return True
 
+    @extend_schema(**openapi.XAPI_OPERATION)
     def post(self, request: Request) -> Response:
         received_at = datetime.now(UTC)
         if not self._lrs_mode(request):
@@ -62,6 +68,8 @@ class XapiStatementsView(APIView):
         ids = lrs_statements_post(statements=statements_parse(request.data), received_at=received_at)
         return Response(ids, status=status.HTTP_200_OK)
 
+    # The xAPI specification's, not the service's own contract: not in the OpenAPI document.
+    @extend_schema(exclude=True)
     def put(self, request: Request) -> Response:
         received_at = datetime.now(UTC)
         if not self._lrs_mode(request):

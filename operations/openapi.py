@@ -1,12 +1,24 @@
 """The OpenAPI 3.1 document of the public API, served at ``/api/v0/swagger`` (drf-spectacular).
 
-drf-spectacular walks the URL conf; the hooks here (``SPECTACULAR_SETTINGS``) keep the public API
-only and document the ingestion endpoints by hand, because their bodies are defined by the event
-registry, not by serializers. Each active event version's JSON schema becomes a component named
-after its full name (dots replaced by ``_``), read from the registry for every document, so the
-document never lags the registry. OpenAPI 3.1's schemas are JSON Schema 2020-12, the registry's
-dialect; only what places a schema in a document changes: ``$schema`` and ``$id`` are dropped
-(an ``$id`` would move the base of its ``$ref``s) and ``$defs`` become components of their own.
+drf-spectacular generates it from the views' ``extend_schema`` arguments below. The serializers
+here only document JSON shapes (the ingestion views parse their bodies with the services, not with
+serializers): the error shape, the accepted-batch answer, the info answer and the batch envelope.
+
+The one part no serializer can describe is each event's payload: the JSON schema of an active event
+version, read from the registry for every document, so the document never lags the registry. The
+serializer extensions ``EventDataSchema`` and ``StatementBodySchema`` register those schemas in
+drf-spectacular's component registry (each version's schema as a component named after its full
+name, dots replaced by ``_``) and refer to them. OpenAPI 3.1's schemas are JSON Schema 2020-12, the
+registry's dialect; only what places a schema in a document changes: ``$schema`` and ``$id`` are
+dropped (an ``$id`` would move the base of its ``$ref``s) and ``$defs`` become components of their
+own.
+
+What client generators need (clients are generated from this document, see
+tests/test_generated_clients.py): the discriminator's ``type`` is a string property on every event
+component; the registry's ``if``/``then`` choices by a property's value (the xAPI actor and object,
+by ``objectType``), which generators do not read, are written as the same choice with ``oneOf`` and a
+discriminator (``dispatches_as_discriminators``); the xAPI body's one-or-many shape is a choice of
+two named components.
 """
 
 from __future__ import annotations
@@ -16,14 +28,15 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import ComponentIdentity, ResolvedComponent
+from drf_spectacular.utils import Direction, OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer
+from rest_framework import serializers
 
 from events.services import XAPI_STATEMENT
 from operations.health import app_version
 from registry.selectors import event_version_get, schema_revision_get, subject_list
-
-EVENTS_PATH = "/api/v0/events"
-XAPI_PATH = "/api/v0/xapi/statements"
 
 _COMPONENTS = "#/components/schemas/"
 # Keywords whose values are data, not schemas: never rewritten.
@@ -100,129 +113,287 @@ def _is_event(full_name: str, schema: Mapping[str, Any]) -> bool:
     return isinstance(type_schema, Mapping) and type_schema.get("const") == full_name
 
 
-# --- Shared parts ---------------------------------------------------------------------------------
+def _string_typed(schema: Mapping[str, Any], *, prop: str) -> dict[str, Any]:
+    """``schema`` with its property ``prop`` (pinned by ``const`` or ``enum`` to strings) also typed
+    as a string: generators take a discriminator only on a property typed as a string."""
+    properties = dict(schema["properties"])
+    properties[prop] = {"type": "string", **properties[prop]}
+    return {**schema, "properties": properties}
 
-_STRINGS = {"type": "array", "items": {"type": "string"}}
 
-_STATIC_COMPONENTS: dict[str, Any] = {
-    "Error": {
-        "type": "object",
-        "description": "Every error of the API. `messages` keeps the old service's shape for old clients; "
-        "`errors` is the structured form.",
-        "required": ["status_code", "messages", "errors"],
-        "properties": {
-            "status_code": {"type": "integer", "description": "The HTTP status."},
-            "messages": {
-                **_STRINGS,
-                "description": "One line per problem, e.g. `Event [0]: session_uuid is required`.",
+def _const_dispatch(node: Mapping[str, Any]) -> tuple[str, dict[str, str]] | None:
+    """``(property, {value: $ref})`` when ``node`` chooses its schema by one property's value, as
+    the registry's xAPI schema does (JSON Schema 2020-12, which generators do not read): an ``allOf``
+    of ``{"if": {"required": [p], "properties": {p: {"const": value}}}, "then": {"$ref": ...}}``,
+    ``p`` required and its ``enum`` exactly those values."""
+    choices = node.get("allOf")
+    if not isinstance(choices, list) or not choices:
+        return None
+    mapping: dict[str, str] = {}
+    prop = None
+    for choice in choices:
+        condition, then = choice.get("if"), choice.get("then")
+        if set(choice) != {"if", "then"} or not isinstance(condition, Mapping) or not isinstance(then, Mapping):
+            return None
+        pins = condition.get("properties")
+        if not isinstance(pins, Mapping) or len(pins) != 1:
+            return None
+        [(name, pinned)] = pins.items()
+        if prop not in (None, name) or condition.get("required") != [name] or set(then) != {"$ref"}:
+            return None
+        if not isinstance(pinned, Mapping) or set(pinned) != {"const"} or not isinstance(pinned["const"], str):
+            return None
+        prop = name
+        mapping[pinned["const"]] = then["$ref"]
+    own = (node.get("properties") or {}).get(prop)
+    if prop is None or prop not in node.get("required", []) or not isinstance(own, Mapping):
+        return None
+    if sorted(own.get("enum", [])) != sorted(mapping):
+        return None
+    return prop, mapping
+
+
+def dispatches_as_discriminators(components: dict[str, Any]) -> dict[str, Any]:
+    """The components with every by-value choice (``_const_dispatch``) written as the same choice in
+    OpenAPI's terms, a ``oneOf`` of the chosen components with a ``discriminator``, when each chosen
+    component is an object that requires the property and pins it to its value: then exactly one
+    of them matches what the ``if``/``then`` chain accepts, and nothing else does."""
+    out = copy.deepcopy(components)
+
+    def target(ref: str) -> str | None:
+        name = ref.removeprefix(_COMPONENTS)
+        return name if ref.startswith(_COMPONENTS) and name in out else None
+
+    def rewritten(node: Any) -> Any:
+        if isinstance(node, list):
+            return [rewritten(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        dispatch = _const_dispatch(node)
+        if dispatch is not None:
+            prop, mapping = dispatch
+            names = {value: target(ref) for value, ref in mapping.items()}
+            if all(
+                name is not None
+                and out[name].get("type") == "object"
+                and prop in out[name].get("required", [])
+                and (out[name].get("properties") or {}).get(prop, {}).get("const") == value
+                for value, name in names.items()
+            ):
+                for name in names.values():
+                    assert name is not None
+                    out[name] = _string_typed(out[name], prop=prop)
+                choice = {
+                    key: value for key, value in node.items() if key not in ("type", "required", "properties", "allOf")
+                }
+                return {
+                    **choice,
+                    "oneOf": [{"$ref": mapping[value]} for value in mapping],
+                    "discriminator": {"propertyName": prop, "mapping": mapping},
+                }
+        return {key: value if key in _DATA_KEYWORDS else rewritten(value) for key, value in node.items()}
+
+    for name in list(out):
+        out[name] = rewritten(out[name])
+    return out
+
+
+def _registry_components(auto_schema: Any) -> dict[str, dict[str, Any]]:
+    """Registers a component for every active event version (and its ``$defs``) in this document's
+    component registry, once per document, and answers the active versions' JSON schemas."""
+    active = _active_json_schemas()
+    for full_name, schema in active.items():
+        components = dispatches_as_discriminators(json_schema_components(schema, name=component_name(full_name)))
+        if _is_event(full_name, schema):
+            components[component_name(full_name)] = _string_typed(components[component_name(full_name)], prop="type")
+        for name, component in components.items():
+            _component_register(auto_schema, name=name, schema=component)
+    return active
+
+
+def _component_register(auto_schema: Any, *, name: str, schema: dict[str, Any]) -> None:
+    """Adds a schema component to the document drf-spectacular is building, unless it has it."""
+    component = ResolvedComponent(  # type: ignore[no-untyped-call]
+        name=name,
+        type=ResolvedComponent.SCHEMA,
+        object=ComponentIdentity(name),  # type: ignore[no-untyped-call]
+        schema=schema,
+    )
+    auto_schema.registry.register_on_missing(component)
+
+
+# --- The answers' shapes ------------------------------------------------------------------------
+
+
+class ErrorDetailSerializer(serializers.Serializer[Any]):
+    index = serializers.IntegerField(
+        allow_null=True,
+        min_value=0,
+        help_text="Position of the event (or statement) in the request; null for the whole request.",
+    )
+    path = serializers.CharField(
+        allow_null=True, help_text="Where in the item, e.g. `data.session_uuid`; null for the whole request."
+    )
+    code = serializers.CharField(help_text="A stable snake_case identifier, e.g. `required`.")
+    message = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer[Any]):
+    """Every error of the API: `messages` in the old service's shape (old clients), `errors` structured."""
+
+    status_code = serializers.IntegerField(help_text="The HTTP status.")
+    messages = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="One line per problem, e.g. `Event [0]: session_uuid is required`.",
+    )
+    # A field named like Serializer.errors (the metaclass moves it to the declared fields).
+    errors = ErrorDetailSerializer(many=True)  # type: ignore[assignment]
+
+
+class AcceptedBatchSerializer(serializers.Serializer[Any]):
+    """Every item of the request is durably queued for delivery to Kafka."""
+
+    accepted = serializers.IntegerField(min_value=0, help_text="How many items were accepted.")
+    ids = serializers.ListField(
+        child=serializers.UUIDField(),
+        help_text="The server-assigned event ids, in request order (each Kafka record's `event_id`).",
+    )
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="e.g. fields the event's schema does not define, which were dropped.",
+    )
+
+
+class InfoAdminDataSerializer(serializers.Serializer[Any]):
+    kafka_topics = serializers.ListField(child=serializers.CharField())
+    schema_registry_subjects = serializers.ListField(child=serializers.CharField())
+
+
+class InfoErrorsSerializer(serializers.Serializer[Any]):
+    """Kafka (or the database) did not answer."""
+
+    errors = serializers.ListField(child=serializers.CharField())  # type: ignore[assignment]
+
+
+class InfoSerializer(serializers.Serializer[Any]):
+    env_name = serializers.CharField()
+    accounts_env_name = serializers.CharField()
+    git_sha = serializers.CharField(help_text="The deployed commit, or `unknown`.")
+    version = serializers.CharField()
+    overall_took_ms = serializers.IntegerField(min_value=0)
+    data = PolymorphicProxySerializer(  # type: ignore[assignment]  # a field named like Serializer.data
+        component_name="InfoData",
+        serializers=[InfoAdminDataSerializer, InfoErrorsSerializer],
+        resource_type_field_name=None,
+        required=False,
+        help_text="Admins only (a staff session, or an SSO user in `ADMIN_UUIDS`).",
+    )
+
+
+# --- The request bodies -------------------------------------------------------------------------
+
+
+class EventDataSerializer(serializers.Serializer[Any]):
+    """An event: the payload of one active event version, chosen by `type` (``EventDataSchema``)."""
+
+
+class EventSerializer(serializers.Serializer[Any]):
+    data = EventDataSerializer()  # type: ignore[assignment]  # a field named like Serializer.data
+
+
+class EventBatchSerializer(serializers.Serializer[Any]):
+    events = EventSerializer(many=True)
+
+
+class StatementBodySerializer(serializers.Serializer[Any]):
+    """One xAPI Statement, or an array of them (``StatementBodySchema``)."""
+
+
+class EventDataSchema(OpenApiSerializerExtension):  # type: ignore[no-untyped-call]
+    """``EventData``: one of the registry's active events, by their ``type`` (a discriminator)."""
+
+    target_class = EventDataSerializer
+
+    def get_name(self, auto_schema: Any, direction: Direction) -> str:
+        return "EventData"
+
+    def map_serializer(self, auto_schema: Any, direction: Direction) -> dict[str, Any]:
+        active = _registry_components(auto_schema)
+        events = sorted(full_name for full_name, schema in active.items() if _is_event(full_name, schema))
+        data: dict[str, Any] = {"description": "An event: the payload of one active event version, chosen by `type`."}
+        if not events:
+            return {**data, "type": "object"}
+        return {
+            **data,
+            "oneOf": [_ref(component_name(full_name)) for full_name in events],
+            "discriminator": {
+                "propertyName": "type",
+                "mapping": {full_name: f"{_COMPONENTS}{component_name(full_name)}" for full_name in events},
             },
-            "errors": {"type": "array", "items": _ref("ErrorDetail")},
-        },
-    },
-    "ErrorDetail": {
-        "type": "object",
-        "required": ["index", "path", "code", "message"],
-        "properties": {
-            "index": {
-                "type": ["integer", "null"],
-                "minimum": 0,
-                "description": "Position of the event (or statement) in the request; null for the whole request.",
-            },
-            "path": {
-                "type": ["string", "null"],
-                "description": "Where in the item, e.g. `data.session_uuid`; null for the whole request.",
-            },
-            "code": {"type": "string", "description": "A stable snake_case identifier, e.g. `required`."},
-            "message": {"type": "string"},
-        },
-    },
-    "AcceptedBatch": {
-        "type": "object",
-        "description": "Every item of the request is durably queued for delivery to Kafka.",
-        "required": ["accepted", "ids", "warnings"],
-        "properties": {
-            "accepted": {"type": "integer", "minimum": 0, "description": "How many items were accepted."},
-            "ids": {
-                "type": "array",
-                "items": {"type": "string", "format": "uuid"},
-                "description": "The server-assigned event ids, in request order (each Kafka record's `event_id`).",
-            },
-            "warnings": {
-                **_STRINGS,
-                "description": "e.g. fields the event's schema does not define, which were dropped.",
-            },
-        },
-    },
-    "Info": {
-        "type": "object",
-        "required": ["env_name", "accounts_env_name", "git_sha", "version", "overall_took_ms"],
-        "properties": {
-            "env_name": {"type": "string"},
-            "accounts_env_name": {"type": "string"},
-            "git_sha": {"type": "string", "description": "The deployed commit, or `unknown`."},
-            "version": {"type": "string"},
-            "overall_took_ms": {"type": "integer", "minimum": 0},
-            "data": {
-                "description": "Admins only (a staff session, or an SSO user in `ADMIN_UUIDS`).",
-                "oneOf": [_ref("InfoAdminData"), _ref("InfoErrors")],
-            },
-        },
-    },
-    "InfoAdminData": {
-        "type": "object",
-        "required": ["kafka_topics", "schema_registry_subjects"],
-        "properties": {"kafka_topics": _STRINGS, "schema_registry_subjects": _STRINGS},
-    },
-    "InfoErrors": {
-        "type": "object",
-        "description": "Kafka (or the database) did not answer.",
-        "required": ["errors"],
-        "properties": {"errors": _STRINGS},
-    },
-}
-
-_RETRY_AFTER = {
-    "Retry-After": {
-        "description": "Seconds to wait before retrying.",
-        "required": True,
-        "schema": {"type": "integer", "minimum": 0},
-    }
-}
+        }
 
 
-def _error(description: str, *, retry_after: bool = False) -> dict[str, Any]:
-    response: dict[str, Any] = {
-        "description": description,
-        "content": {"application/json": {"schema": _ref("Error")}},
-    }
-    if retry_after:
-        response["headers"] = copy.deepcopy(_RETRY_AFTER)
-    return response
+class StatementBodySchema(OpenApiSerializerExtension):  # type: ignore[no-untyped-call]
+    """``StatementBody``: a ``Statement`` or a ``StatementList``, two named components. typescript-fetch
+    imports each choice's model, so the two must name different models: with the registry's statement
+    on both sides (itself and its array) the client declares its imports twice and does not compile.
+    ``Statement`` is the registry's statement (an ``allOf`` of it), ``StatementList`` an array of it."""
+
+    target_class = StatementBodySerializer
+
+    def get_name(self, auto_schema: Any, direction: Direction) -> str:
+        return "StatementBody"
+
+    def map_serializer(self, auto_schema: Any, direction: Direction) -> dict[str, Any]:
+        active = _registry_components(auto_schema)
+        statement = _ref(component_name(XAPI_STATEMENT)) if XAPI_STATEMENT in active else {"type": "object"}
+        _component_register(
+            auto_schema, name="Statement", schema={"description": "One xAPI Statement.", "allOf": [statement]}
+        )
+        _component_register(
+            auto_schema,
+            name="StatementList",
+            schema={"description": "xAPI Statements.", "type": "array", "items": statement},
+        )
+        return {
+            "description": "One xAPI Statement, or an array of them.",
+            "oneOf": [_ref("Statement"), _ref("StatementList")],
+        }
 
 
-_RATE_LIMITED = "`rate_limited`: over the per-client or per-user rate limit."
+class RequiredBodySchema(AutoSchema):
+    """The view's request body is required. drf-spectacular infers that from the body's required
+    properties, and a one-or-many body (``StatementBody``) has none."""
+
+    def _get_request_body(self, direction: str = "request") -> dict[str, Any] | None:
+        body: dict[str, Any] | None = super()._get_request_body(direction)  # type: ignore[no-untyped-call]
+        if body is not None:
+            body["required"] = True
+        return body
 
 
-def _ingestion_responses(item: str) -> dict[str, Any]:
-    return {
-        "202": {
-            "description": f"Every {item} is durably queued for delivery.",
-            "content": {"application/json": {"schema": _ref("AcceptedBatch")}},
-        },
-        "400": _error("`malformed_json`, `malformed_request`: the body is not JSON, or not of the expected shape."),
-        "413": _error("`payload_too_large`: the body (after decompression) is over `MAX_REQUEST_BYTES`."),
-        "415": _error("`unsupported_media_type`: another content type or content encoding."),
-        "422": _error(
-            f"Every problem of every {item}, and nothing accepted: `unknown_event_type`, `required`, "
-            "`invalid_type`, `invalid_format`, `invalid_value`, `too_many_events`, …"
-        ),
-        "429": _error(_RATE_LIMITED, retry_after=True),
-        "503": _error(
-            "`queue_unavailable`: the batch could not be queued (Redis down); nothing was accepted.",
-            retry_after=True,
-        ),
-    }
+# --- Operations -----------------------------------------------------------------------------------
 
+_RETRY_AFTER_SCHEMA = {"type": "integer", "minimum": 0}
+
+
+def _retry_after(*statuses: int) -> OpenApiParameter:
+    return OpenApiParameter(
+        "Retry-After",
+        _RETRY_AFTER_SCHEMA,
+        OpenApiParameter.HEADER,
+        response=list(statuses),
+        required=True,
+        description="Seconds to wait before retrying.",
+    )
+
+
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(response=ErrorSerializer, description=description)
+
+
+# Every /api/ view is rate limited.
+_RATE_LIMITED = _error("`rate_limited`: over the per-client or per-user rate limit.")
 
 _BODY_NOTES = (
     "Also accepted as `text/plain` holding JSON (as `navigator.sendBeacon` sends), and with "
@@ -231,67 +402,50 @@ _BODY_NOTES = (
 )
 
 
-def _events_operation() -> dict[str, Any]:
+def _ingestion_responses(item: str) -> dict[int, OpenApiResponse]:
     return {
-        "operationId": "events_create",
-        "summary": "Send a batch of events",
-        "description": "Each `data` is validated against the JSON schema of its `type`, an active event "
-        "version of the registry. Fields the schema does not define are dropped and reported in "
-        "`warnings`. " + _BODY_NOTES,
-        "tags": ["events"],
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": _ref("EventBatch")}},
-        },
-        "responses": _ingestion_responses("event"),
+        202: OpenApiResponse(
+            response=AcceptedBatchSerializer, description=f"Every {item} is durably queued for delivery."
+        ),
+        400: _error("`malformed_json`, `malformed_request`: the body is not JSON, or not of the expected shape."),
+        413: _error("`payload_too_large`: the body (after decompression) is over `MAX_REQUEST_BYTES`."),
+        415: _error("`unsupported_media_type`: another content type or content encoding."),
+        422: _error(
+            f"Every problem of every {item}, and nothing accepted: `unknown_event_type`, `required`, "
+            "`invalid_type`, `invalid_format`, `invalid_value`, `too_many_events`, …"
+        ),
+        429: _RATE_LIMITED,
+        503: _error("`queue_unavailable`: the batch could not be queued (Redis down); nothing was accepted."),
     }
 
 
-def _xapi_operation() -> dict[str, Any]:
-    return {
-        "operationId": "xapi_statements_create",
-        "summary": "Send xAPI statements",
-        "description": "One xAPI Statement, or an array of them; `index` in errors is the position in "
-        "the array. Keys xAPI does not define are refused. " + _BODY_NOTES,
-        "tags": ["events"],
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": _ref("StatementBody")}},
-        },
-        "responses": _ingestion_responses("statement"),
-    }
+# The request bodies are documented as JSON only; `text/plain` (a beacon) is in the description.
+EVENTS_OPERATION: dict[str, Any] = {
+    "operation_id": "events_create",
+    "summary": "Send a batch of events",
+    "description": "Each `data` is validated against the JSON schema of its `type`, an active event "
+    "version of the registry. Fields the schema does not define are dropped and reported in "
+    "`warnings`. " + _BODY_NOTES,
+    "tags": ["events"],
+    "request": {"application/json": EventBatchSerializer},
+    "parameters": [_retry_after(429, 503)],
+    "responses": _ingestion_responses("event"),
+}
 
-
-def _event_components(active: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    components: dict[str, Any] = {}
-    for full_name, schema in active.items():
-        components.update(json_schema_components(schema, name=component_name(full_name)))
-    events = sorted(full_name for full_name, schema in active.items() if _is_event(full_name, schema))
-    data: dict[str, Any] = {"description": "An event: the payload of one active event version, chosen by `type`."}
-    if events:
-        data["oneOf"] = [_ref(component_name(full_name)) for full_name in events]
-        data["discriminator"] = {
-            "propertyName": "type",
-            "mapping": {full_name: f"{_COMPONENTS}{component_name(full_name)}" for full_name in events},
-        }
-    else:
-        data["type"] = "object"
-    components["EventData"] = data
-    components["Event"] = {"type": "object", "required": ["data"], "properties": {"data": _ref("EventData")}}
-    components["EventBatch"] = {
-        "type": "object",
-        "required": ["events"],
-        "properties": {"events": {"type": "array", "items": _ref("Event")}},
-    }
-    statement = _ref(component_name(XAPI_STATEMENT)) if XAPI_STATEMENT in active else {"type": "object"}
-    components["StatementBody"] = {
-        "description": "One xAPI Statement, or an array of them.",
-        "oneOf": [statement, {"type": "array", "items": copy.deepcopy(statement)}],
-    }
-    return components
-
-
-# --- drf-spectacular hooks and extend_schema arguments ----------------------------------------------
+XAPI_OPERATION: dict[str, Any] = {
+    "operation_id": "xapi_statements_create",
+    "summary": "Send xAPI statements",
+    "description": "One xAPI Statement, or an array of them; `index` in errors is the position in "
+    "the array. Keys xAPI does not define are refused. " + _BODY_NOTES + " This is the service's own "
+    "contract. A request carrying `X-Experience-API-Version` (as every xAPI client library sends it) is "
+    "answered as by an xAPI 1.0.3 Learning Record Store instead, as the xAPI specification describes: "
+    "missing ids and `objectType`s completed, 200 with the statements' ids, and `PUT ?statementId=`. "
+    "That mode is for xAPI clients and is not part of this document.",
+    "tags": ["events"],
+    "request": {"application/json": StatementBodySerializer},
+    "parameters": [_retry_after(429, 503)],
+    "responses": _ingestion_responses("statement"),
+}
 
 INFO_OPERATION: dict[str, Any] = {
     "operation_id": "info_retrieve",
@@ -300,37 +454,20 @@ INFO_OPERATION: dict[str, Any] = {
     "`ADMIN_UUIDS`) also get `data`: the Kafka topics and the schema-registry subjects, or `errors` "
     "when Kafka does not answer.",
     "tags": ["service"],
-    "responses": {200: OpenApiResponse(response=_ref("Info"), description="The deployment.")},
+    "parameters": [_retry_after(429)],
+    "responses": {200: OpenApiResponse(response=InfoSerializer, description="The deployment."), 429: _RATE_LIMITED},
 }
+
+# --- drf-spectacular hooks ----------------------------------------------------------------------
 
 
 def endpoints_public_api(endpoints: list[tuple[Any, ...]], **kwargs: Any) -> list[tuple[Any, ...]]:
-    """PREPROCESSING_HOOK: the API under /api/ only (not the schema registry), without the
-    ingestion endpoints, which ``document_complete`` documents."""
-    return [
-        endpoint
-        for endpoint in endpoints
-        if str(endpoint[0]).startswith("/api/") and endpoint[0] not in (EVENTS_PATH, XAPI_PATH)
-    ]
+    """PREPROCESSING_HOOK: the API under /api/ only (not the schema registry, which has its own)."""
+    return [endpoint for endpoint in endpoints if str(endpoint[0]).startswith("/api/")]
 
 
-def document_complete(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    """POSTPROCESSING_HOOK: the ingestion endpoints with the registry's active event versions, the
-    error shape, and 429 on every operation (every /api/ view is rate limited)."""
+def version_set(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """POSTPROCESSING_HOOK: the document's version is the deployed project's (pyproject.toml),
+    which settings cannot read (``VERSION`` is fixed when they load)."""
     result["info"]["version"] = app_version()
-    schemas = result.setdefault("components", {}).setdefault("schemas", {})
-    schemas.update(copy.deepcopy(_STATIC_COMPONENTS))
-    schemas.update(_event_components(_active_json_schemas()))
-    result["components"]["schemas"] = dict(sorted(schemas.items()))
-    paths = result.setdefault("paths", {})
-    paths[EVENTS_PATH] = {"post": _events_operation()}
-    paths[XAPI_PATH] = {"post": _xapi_operation()}
-    for item in paths.values():
-        for operation in item.values():
-            operation["responses"].setdefault("429", _error(_RATE_LIMITED, retry_after=True))
-    result["paths"] = dict(sorted(paths.items()))
-    result["tags"] = [
-        {"name": "events", "description": "Sending events."},
-        {"name": "service", "description": "The service itself."},
-    ]
     return result

@@ -12,7 +12,7 @@ from django.conf import settings as django_settings
 from drf_spectacular.validation import validate_schema
 from rest_framework.test import APIClient
 
-from operations.openapi import json_schema_components
+from operations.openapi import dispatches_as_discriminators, json_schema_components
 from registry.selectors import major_get
 from registry.services import major_status_set
 from tests.factories import SHIPPED_TOPICS
@@ -57,8 +57,12 @@ class TestTheDocument:
             "propertyName": "type",
             "mapping": {name: f"#/components/schemas/{component(name)}" for name in EVENTS},
         }
+        # Generators take a discriminator only on a string property: every mapped event says so.
+        for name in EVENTS:
+            type_property = schemas[component(name)]["properties"]["type"]
+            assert (type_property["type"], type_property["const"]) == ("string", name)
+            assert "type" in schemas[component(name)]["required"]
         nudged = schemas["org_openstax_ec_nudged_v1"]
-        assert nudged["properties"]["type"] == {"const": "org.openstax.ec.nudged_v1"}
         assert nudged["properties"]["session_uuid"]["format"] == "uuid"
         assert "$schema" not in nudged
         assert "$id" not in nudged
@@ -66,22 +70,47 @@ class TestTheDocument:
     def test_the_events_body_is_a_list_of_data_objects(self):
         doc = document()
         operation = doc["paths"]["/api/v0/events"]["post"]
-        assert operation["requestBody"]["content"]["application/json"]["schema"] == ref("EventBatch")
+        assert operation["requestBody"] == {
+            "content": {"application/json": {"schema": ref("EventBatch")}},
+            "required": True,
+        }
         schemas = doc["components"]["schemas"]
         assert schemas["EventBatch"]["properties"]["events"] == {"type": "array", "items": ref("Event")}
+        assert schemas["EventBatch"]["required"] == ["events"]
         assert schemas["Event"]["properties"]["data"] == ref("EventData")
+        assert schemas["Event"]["required"] == ["data"]
 
     def test_the_xapi_body_is_a_statement_or_an_array_of_them_with_its_defs_as_components(self):
         doc = document()
         operation = doc["paths"]["/api/v0/xapi/statements"]["post"]
-        assert operation["requestBody"]["content"]["application/json"]["schema"] == ref("StatementBody")
+        assert operation["requestBody"] == {
+            "content": {"application/json": {"schema": ref("StatementBody")}},
+            "required": True,
+        }
         schemas = doc["components"]["schemas"]
         statement = ref("org_adlnet_xapi_Statement")
-        assert schemas["StatementBody"]["oneOf"] == [statement, {"type": "array", "items": statement}]
+        # Two named choices, each naming its own model (see tests/test_generated_clients.py).
+        assert schemas["StatementBody"]["oneOf"] == [ref("Statement"), ref("StatementList")]
+        assert schemas["Statement"]["allOf"] == [statement]
+        assert schemas["StatementList"]["type"] == "array"
+        assert schemas["StatementList"]["items"] == statement
         assert schemas["org_adlnet_xapi_Statement"]["properties"]["actor"]["$ref"] == (
             "#/components/schemas/org_adlnet_xapi_Statement_Actor"
         )
         assert "$defs" not in schemas["org_adlnet_xapi_Statement"]
+        # The registry's if/then choices by objectType, as generators read them.
+        actor = schemas["org_adlnet_xapi_Statement_Actor"]
+        assert actor["oneOf"] == [ref("org_adlnet_xapi_Statement_Agent"), ref("org_adlnet_xapi_Statement_Group")]
+        assert actor["discriminator"]["propertyName"] == "objectType"
+        assert "allOf" not in actor
+        assert schemas["org_adlnet_xapi_Statement"]["properties"]["object"]["discriminator"]["mapping"] == {
+            kind: f"#/components/schemas/org_adlnet_xapi_Statement_{kind}"
+            for kind in ("Activity", "Agent", "StatementRef", "SubStatement")
+        }
+        assert schemas["org_adlnet_xapi_Statement_Group"]["properties"]["objectType"] == {
+            "type": "string",
+            "const": "Group",
+        }
         # Every reference in the document leads to a component.
         targets = re.findall(r'"\$ref": "#/components/schemas/([^"/]+)"', json.dumps(doc))
         assert set(targets) <= set(schemas)
@@ -95,21 +124,46 @@ class TestTheDocument:
         for status in ERROR_STATUSES:
             assert responses[status]["content"]["application/json"]["schema"] == ref("Error"), status
         for status in ("429", "503"):
-            assert responses[status]["headers"]["Retry-After"]["required"] is True
+            assert responses[status]["headers"]["Retry-After"] == {
+                "schema": {"type": "integer", "minimum": 0},
+                "description": "Seconds to wait before retrying.",
+                "required": True,
+            }
+        assert "Retry-After" not in responses["422"].get("headers", {})
         schemas = doc["components"]["schemas"]
-        assert schemas["AcceptedBatch"]["required"] == ["accepted", "ids", "warnings"]
-        assert schemas["Error"]["required"] == ["status_code", "messages", "errors"]
+        assert sorted(schemas["AcceptedBatch"]["required"]) == ["accepted", "ids", "warnings"]
+        assert schemas["AcceptedBatch"]["properties"]["ids"] == {
+            "type": "array",
+            "items": {"type": "string", "format": "uuid"},
+            "description": "The server-assigned event ids, in request order (each Kafka record's `event_id`).",
+        }
+        assert sorted(schemas["Error"]["required"]) == ["errors", "messages", "status_code"]
         assert schemas["Error"]["properties"]["errors"] == {"type": "array", "items": ref("ErrorDetail")}
-        assert schemas["ErrorDetail"]["required"] == ["index", "path", "code", "message"]
+        assert sorted(schemas["ErrorDetail"]["required"]) == ["code", "index", "message", "path"]
+        assert schemas["ErrorDetail"]["properties"]["index"]["type"] == ["integer", "null"]
+        assert schemas["ErrorDetail"]["properties"]["path"]["type"] == ["string", "null"]
+
+    def test_the_xapi_lrs_mode_is_described_but_not_part_of_the_contract(self):
+        """With `X-Experience-API-Version` the endpoint answers as xAPI specifies (200 with ids, PUT):
+        xAPI clients' contract. Documented as a second answer, typescript-fetch would type every
+        answer of the operation as the list of ids, so the document keeps the service's own."""
+        item = document()["paths"]["/api/v0/xapi/statements"]
+        assert set(item) == {"post"}
+        assert all(p["name"] != "X-Experience-API-Version" for p in item["post"].get("parameters", []))
+        assert "X-Experience-API-Version" in item["post"]["description"]
+        assert set(item["post"]["responses"]) == {"202", "400", "413", "415", "422", "429", "503"}
 
     def test_info_is_documented_with_its_admin_data(self):
         doc = document()
         responses = doc["paths"]["/api/v0/info"]["get"]["responses"]
         assert responses["200"]["content"]["application/json"]["schema"] == ref("Info")
         assert responses["429"]["content"]["application/json"]["schema"] == ref("Error")
-        info = doc["components"]["schemas"]["Info"]
-        assert info["required"] == ["env_name", "accounts_env_name", "git_sha", "version", "overall_took_ms"]
-        assert info["properties"]["data"]["oneOf"] == [ref("InfoAdminData"), ref("InfoErrors")]
+        assert responses["429"]["headers"]["Retry-After"]["required"] is True
+        schemas = doc["components"]["schemas"]
+        info = schemas["Info"]
+        assert sorted(info["required"]) == ["accounts_env_name", "env_name", "git_sha", "overall_took_ms", "version"]
+        assert info["properties"]["data"]["allOf"] == [ref("InfoData")]
+        assert schemas["InfoData"]["oneOf"] == [ref("InfoAdminData"), ref("InfoErrors")]
 
     def test_it_follows_the_registry_at_request_time(self):
         assert "org_openstax_ec_nudged_v1" in document()["components"]["schemas"]
@@ -178,3 +232,68 @@ def test_the_docs_page_uses_only_local_assets():
     assert '"/api/v0/swagger"' in html
     for asset in assets:
         assert APIClient().get(asset).status_code == 200, asset
+
+
+def _by_kind(*kinds: str) -> dict[str, Any]:
+    """A registry-style choice by ``kind``: JSON Schema's if/then, which generators do not read."""
+    return {
+        "type": "object",
+        "required": ["kind"],
+        "properties": {"kind": {"enum": list(kinds)}},
+        "description": "A cat or a dog, by kind.",
+        "allOf": [
+            {
+                "if": {"required": ["kind"], "properties": {"kind": {"const": kind}}},
+                "then": {"$ref": f"#/components/schemas/x_{kind}"},
+            }
+            for kind in kinds
+        ],
+    }
+
+
+def _pet(kind: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "object", "required": ["kind"], "properties": {"kind": {"const": kind}, **extra}}
+
+
+def test_a_choice_by_a_property_value_becomes_a_one_of_with_a_discriminator():
+    components = {
+        "x": {"type": "object", "properties": {"pet": _by_kind("cat", "dog")}},
+        "x_cat": _pet("cat"),
+        "x_dog": _pet("dog"),
+    }
+    rewritten = dispatches_as_discriminators(components)
+    assert rewritten["x"]["properties"]["pet"] == {
+        "description": "A cat or a dog, by kind.",
+        "oneOf": [ref("x_cat"), ref("x_dog")],
+        "discriminator": {
+            "propertyName": "kind",
+            "mapping": {"cat": "#/components/schemas/x_cat", "dog": "#/components/schemas/x_dog"},
+        },
+    }
+    assert rewritten["x_cat"]["properties"]["kind"] == {"type": "string", "const": "cat"}
+    assert rewritten["x_dog"]["properties"]["kind"] == {"type": "string", "const": "dog"}
+    assert components["x_cat"]["properties"]["kind"] == {"const": "cat"}, "the input is left as it was"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda c: c["x_dog"].update(required=[]), id="a chosen schema does not require the property"),
+        pytest.param(
+            lambda c: c["x_dog"]["properties"].update(kind={"const": "cat"}), id="a chosen schema pins another value"
+        ),
+        pytest.param(
+            lambda c: c["x"]["properties"]["pet"]["properties"].update(kind={"enum": ["cat", "dog", "cow"]}),
+            id="the enum allows a value no choice has",
+        ),
+        pytest.param(lambda c: c["x"]["properties"]["pet"]["allOf"][0].update(**{"else": False}), id="an else"),
+    ],
+)
+def test_a_choice_that_is_not_exactly_a_discriminator_is_left_alone(change):
+    components = {
+        "x": {"type": "object", "properties": {"pet": _by_kind("cat", "dog")}},
+        "x_cat": _pet("cat"),
+        "x_dog": _pet("dog"),
+    }
+    change(components)
+    assert dispatches_as_discriminators(components) == components
