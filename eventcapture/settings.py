@@ -482,7 +482,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "PREPROCESSING_HOOKS": ["operations.openapi.endpoints_public_api"],
     # Only the document's version: the shapes come from serializers and extend_schema on the views,
-    # the registry's payload schemas from serializer extensions (operations/openapi.py).
+    # the registry's payload schemas from serializer extensions (events/openapi.py).
     "POSTPROCESSING_HOOKS": ["operations.openapi.version_set"],
     "TAGS": [
         {"name": "events", "description": "Sending events."},

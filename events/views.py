@@ -10,11 +10,11 @@ from rest_framework.views import APIView
 
 from eventcapture.exceptions import MethodNotAllowed
 from eventcapture.parsers import LimitedJSONParser, LimitedTextJSONParser
+from events import openapi
 from events.identity import identity_from_request
 from events.renderers import JsonAnswers, OrjsonRenderer
 from events.services import AcceptedBatch, batch_parse, events_accept, statements_accept, statements_parse
 from events.xapi import VERSION_HEADER, XAPI_VERSION, lrs_statement_put, lrs_statements_post, xapi_version_check
-from operations import openapi
 
 
 def _accepted(batch: AcceptedBatch) -> Response:

@@ -12,7 +12,7 @@ from django.conf import settings as django_settings
 from drf_spectacular.validation import validate_schema
 from rest_framework.test import APIClient
 
-from operations.openapi import dispatches_as_discriminators, json_schema_components
+from events.openapi import dispatches_as_discriminators, json_schema_components
 from registry.selectors import major_get
 from registry.services import major_status_set
 from tests.factories import SHIPPED_TOPICS
