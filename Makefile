@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install xapi-client examples run test test-postgres test-unit drills services services-down services-status lint format bench bench-smoke clean openapi clients
+.PHONY: help install test-tools xapi-client examples run test test-postgres test-unit drills services services-down services-status lint format bench bench-smoke clean openapi clients
 
 help:
 	@echo "make run              the service with Kafka, Redis, worker and web on 127.0.0.1:8000"
@@ -13,7 +13,8 @@ help:
 	@echo "make drills           only the fault drills (Kafka, Redis and workers stopped and killed on purpose)"
 	@echo "make services         start Kafka and Redis only;  make services-down  stops them"
 	@echo "make lint             ruff, mypy and the migrations check"
-	@echo "make xapi-client      npm ci of the xAPI client library a test drives (part of make install)"
+	@echo "make test-tools       what the tests drive besides the service: the xAPI client library, the consumer"
+	@echo "                      examples, the API client generator and TypeScript (part of make test)"
 	@echo "make openapi          regenerate openapi.json (the API document of the shipped catalogue)"
 	@echo "make clients          generate the API's TypeScript and Python clients into clients/generated"
 	@echo "make bench            measure the service against ceilings on this machine (docs/benchmarks.md)"
@@ -25,8 +26,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@
 
-install: $(VENV)/.installed xapi-client examples
+# What the service needs: the virtualenv and the Kafka jars.
+install: $(VENV)/.installed
 	scripts/stack fetch
+
+# What the tests drive besides the service (Node.js and Maven packages): not needed to run it.
+test-tools: xapi-client examples
 	scripts/clients fetch
 
 # The xAPI client library tests/test_xapi_client.py drives (Node.js), exactly as its lock file pins
@@ -54,11 +59,11 @@ $(EXAMPLES)/jvm/target/.built: $(EXAMPLES)/jvm/pom.xml $(shell find $(EXAMPLES)/
 run: install
 	scripts/run
 
-test: install
+test: install test-tools
 	scripts/test
 
 # The fault drills test delivery, not the database engine: the SQLite run (make test) has them.
-test-postgres: install
+test-postgres: install test-tools
 	TEST_DATABASE=postgres scripts/test -m "not drill"
 
 drills: install
