@@ -109,7 +109,7 @@ def test_each_consumer_example_decodes_every_catalogue_topic_once_per_event(live
         for path in (EXAMPLES / "node" / "node_modules", EXAMPLES / "jvm" / "target" / "dependency")
         if not path.is_dir()
     ]
-    assert not missing, f"{missing} missing: `make install` installs and builds the examples"
+    assert not missing, f"{missing} missing: `make examples` (part of `make test`) installs and builds the examples"
     topics_ensure(partitions=settings.KAFKA_TOPIC_PARTITIONS, replication=1)
     majors = {major.full_name: major for major in EventMajor.objects.select_related("event_type")}
     catalogue_topics = {major.topic for major in majors.values() if major.status == EventMajor.Status.ACTIVE}

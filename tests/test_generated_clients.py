@@ -3,7 +3,7 @@ client that compiles with ``tsc --strict`` and a Python client, each sending to 
 batch holding one event of every catalogue event type, and one xAPI statement.
 
 ``scripts/clients generate`` makes both in one JVM run; the generator's jar (Maven Central) and
-TypeScript (npm) are pinned in clients/ and fetched by ``make install`` (``scripts/clients fetch``).
+TypeScript (npm) are pinned in clients/ and fetched by ``make test-tools`` (``scripts/clients fetch``).
 Each client runs in a process of its own, as its users would run it: node for the compiled
 TypeScript, the virtualenv's Python (which has the Python client's dependencies) with only the
 generated package added to its path.
@@ -128,7 +128,7 @@ def test_the_typescript_fetch_client_compiles_strictly_and_sends_every_event_typ
         )
     )
     tsc = ROOT / "clients/node_modules/.bin/tsc"
-    assert tsc.exists(), "TypeScript is not installed: run `scripts/clients fetch` (`make install` does)"
+    assert tsc.exists(), "TypeScript is not installed: run `scripts/clients fetch` (`make test-tools` does)"
     _run(
         [
             str(tsc),

@@ -24,7 +24,7 @@ CLIENT = Path(settings.BASE_DIR) / "tests" / "xapi_client"
 def _node() -> str:
     node = shutil.which("node")
     assert node is not None, "Node.js is needed: apt-get install nodejs npm"
-    assert (CLIENT / "node_modules" / "@xapi" / "xapi").is_dir(), f"run `make install` (npm ci in {CLIENT})"
+    assert (CLIENT / "node_modules" / "@xapi" / "xapi").is_dir(), f"run `make xapi-client` (npm ci in {CLIENT})"
     return node
 
 
