@@ -46,11 +46,15 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class Readiness:
+    """The checks' results; the process is ready when every check it ``needs`` passed. The others
+    are shown (and listed in ``failed``) but do not make it unavailable."""
+
     checks: dict[str, CheckResult]
+    needs: tuple[str, ...]
 
     @property
     def ready(self) -> bool:
-        return all(check.ok for check in self.checks.values())
+        return all(self.checks[name].ok for name in self.needs)
 
     @property
     def failed(self) -> list[str]:
@@ -59,9 +63,10 @@ class Readiness:
     def as_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "status": "ready" if self.ready else "unavailable",
+            "needs": list(self.needs),
             "checks": {name: check.as_dict() for name, check in self.checks.items()},
         }
-        if not self.ready:
+        if self.failed:
             body["failed"] = self.failed
         return body
 
@@ -136,15 +141,23 @@ def kafka_check(*, timeout: float) -> CheckResult:
     return CheckResult(ok=True)
 
 
+# What a web process needs to accept events: the registry (the database) and the queue. Kafka is
+# the worker's: while it is down the web keeps accepting and queuing, which is what a Kafka outage
+# asks of it, so a readiness probe must not take the web out of service for it.
+WEB_NEEDS = ("database", "queue")
+
+
 def readiness_get() -> Readiness:
-    """The database, the queue and Kafka, each within ``HEALTH_CHECK_TIMEOUT``."""
+    """The database, the queue and Kafka, each within ``HEALTH_CHECK_TIMEOUT``; ready when the web's
+    needs (``WEB_NEEDS``) answer, Kafka's state shown beside them."""
     timeout = settings.HEALTH_CHECK_TIMEOUT
     return Readiness(
         checks={
             "database": database_check(),
             "queue": queue_check(timeout=timeout),
             "kafka": kafka_check(timeout=timeout),
-        }
+        },
+        needs=WEB_NEEDS,
     )
 
 

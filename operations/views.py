@@ -40,7 +40,8 @@ class InfoView(APIView):
 @never_cache
 @require_safe
 def ready(request: HttpRequest) -> JsonResponse:
-    """``GET /ready``: 200 when the database, the queue and Kafka answer, else 503 naming the failed."""
+    """``GET /ready``: 200 when the web's needs (the database, the queue) answer, else 503; every
+    check's state, Kafka's too, in the body, and the failed ones named."""
     readiness = readiness_get()
     return JsonResponse(readiness.as_dict(), status=200 if readiness.ready else 503)
 
