@@ -23,11 +23,12 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping
-from typing import Generic, TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Generic, TypeVar
 from wsgiref.simple_server import WSGIServer
 
 import redis
+from django.utils.module_loading import import_string
 from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
@@ -290,9 +291,36 @@ def exposition(*, accept: str | None) -> tuple[bytes, str]:
     return encoder(exposition_registry()), content_type
 
 
-def worker_exporter_start(*, host: str, port: int) -> WSGIServer:
-    """Serve the metrics over HTTP on ``host:port`` from a daemon thread of this process."""
+# What answers the worker's ``/ready``: a status code and a JSON body.
+Readiness = Callable[[], tuple[int, bytes]]
+
+
+def _with_readiness(
+    metrics_app: Callable[..., Iterable[bytes]], readiness: Readiness
+) -> Callable[..., Iterable[bytes]]:
+    """``/ready`` answered by ``readiness``; every other path by the metrics app."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != "/ready":
+            return metrics_app(environ, start_response)
+        status, body = readiness()
+        reason = "OK" if status == 200 else "Service Unavailable"
+        start_response(
+            f"{status} {reason}",
+            [("Content-Type", "application/json"), ("Content-Length", str(len(body))), ("Cache-Control", "no-store")],
+        )
+        return [body]
+
+    return app
+
+
+def worker_exporter_start(*, host: str, port: int, readiness: Readiness | None = None) -> WSGIServer:
+    """Serve the metrics over HTTP on ``host:port`` from a daemon thread of this process, and
+    ``/ready`` from ``readiness`` when given."""
     server, _thread = start_http_server(port, addr=host, registry=exposition_registry())
+    metrics_app = server.get_app()
+    if readiness is not None and metrics_app is not None:
+        server.set_app(_with_readiness(metrics_app, readiness))
     return server
 
 
@@ -310,12 +338,14 @@ def worker_exporter_start_from_settings(*, pool: object | None = None) -> WSGISe
     if not port:
         logger.info("worker metrics are not served (WORKER_METRICS_PORT=0)")
         return None
+    # By name, as Django names its parts: this package imports none of the apps.
+    readiness: Readiness = import_string(settings.WORKER_READINESS)
     try:
-        server = worker_exporter_start(host=host, port=port)
+        server = worker_exporter_start(host=host, port=port, readiness=readiness)
     except OSError as exc:
         logger.error("worker metrics are not served: cannot listen on %s:%d (%s)", host, port, exc)
         return None
-    logger.info("worker metrics on http://%s:%d/metrics", host, port)
+    logger.info("worker metrics on http://%s:%d/metrics, readiness on /ready", host, port)
     return server
 
 

@@ -9,6 +9,7 @@ built at import time; each probe opens its own short-lived connection and closes
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import subprocess
 import time
@@ -141,15 +142,18 @@ def kafka_check(*, timeout: float) -> CheckResult:
     return CheckResult(ok=True)
 
 
+# What a worker needs to deliver: the queue it takes batches from and Kafka it produces to. The
+# database is read for schemas not yet cached and written for dead letters: shown, not needed.
+WORKER_NEEDS = ("queue", "kafka")
 # What a web process needs to accept events: the registry (the database) and the queue. Kafka is
 # the worker's: while it is down the web keeps accepting and queuing, which is what a Kafka outage
 # asks of it, so a readiness probe must not take the web out of service for it.
 WEB_NEEDS = ("database", "queue")
 
 
-def readiness_get() -> Readiness:
-    """The database, the queue and Kafka, each within ``HEALTH_CHECK_TIMEOUT``; ready when the web's
-    needs (``WEB_NEEDS``) answer, Kafka's state shown beside them."""
+def readiness_get(*, needs: tuple[str, ...] = WEB_NEEDS) -> Readiness:
+    """The database, the queue and Kafka, each within ``HEALTH_CHECK_TIMEOUT``, every state shown;
+    ready when ``needs`` answer (a web process's by default)."""
     timeout = settings.HEALTH_CHECK_TIMEOUT
     return Readiness(
         checks={
@@ -157,8 +161,20 @@ def readiness_get() -> Readiness:
             "queue": queue_check(timeout=timeout),
             "kafka": kafka_check(timeout=timeout),
         },
-        needs=WEB_NEEDS,
+        needs=needs,
     )
+
+
+def worker_readiness_response() -> tuple[int, bytes]:
+    """The worker's ``/ready`` (``WORKER_READINESS``, served beside its metrics): 200 when its needs
+    (``WORKER_NEEDS``) answer, else 503, with the body the web's ``/ready`` has. It runs in the
+    exporter's thread: its database connection is closed after each answer, as Django closes a
+    request's."""
+    try:
+        readiness = readiness_get(needs=WORKER_NEEDS)
+    finally:
+        connection.close()
+    return (200 if readiness.ready else 503), json.dumps(readiness.as_dict()).encode()
 
 
 # --- /api/v0/info ---------------------------------------------------------------------------------

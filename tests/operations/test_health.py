@@ -1,4 +1,5 @@
-"""/api/v0/info, /ping and /ready: what is deployed, and whether its dependencies answer."""
+"""/api/v0/info, /ping, /ready and the worker's /ready: what is deployed, and whether its
+dependencies answer."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import uuid
 from pathlib import Path
 
 import pytest
+import requests
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.db import OperationalError, connections
 from rest_framework.test import APIClient
 
+from eventcapture import metrics
 from operations.health import git_sha
 from tests.factories import SHIPPED_TOPICS
 from tests.ports import closed_port
@@ -200,3 +203,46 @@ def test_ready_names_every_part_that_failed(settings, monkeypatch):
 
 def test_ready_refuses_a_post_with_405():
     assert APIClient().post("/ready").status_code == 405
+
+
+# --- The worker's /ready (beside its metrics) -----------------------------------------------------
+
+
+@pytest.fixture
+def worker_exporter(settings):
+    """The worker's exporter as a worker starts it (``worker_exporter_start_from_settings``), on a
+    free port: its base URL."""
+    settings.WORKER_METRICS_HOST, settings.WORKER_METRICS_PORT = "127.0.0.1", closed_port()
+    server = metrics.worker_exporter_start_from_settings()
+    assert server is not None
+    yield f"http://127.0.0.1:{settings.WORKER_METRICS_PORT}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
+def test_the_workers_ready_answers_200_when_the_queue_and_kafka_answer(worker_exporter):
+    response = requests.get(f"{worker_exporter}/ready", timeout=10)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json() == {
+        "status": "ready",
+        "needs": ["queue", "kafka"],
+        "checks": {"database": {"ok": True}, "queue": {"ok": True}, "kafka": {"ok": True}},
+    }
+    # The metrics are still served beside it.
+    assert "eventcapture_events_dead_lettered_total" in requests.get(f"{worker_exporter}/metrics", timeout=10).text
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
+@pytest.mark.usefixtures("kafka_down")
+def test_the_worker_is_unavailable_while_kafka_is_down_and_the_web_is_not(worker_exporter):
+    response = requests.get(f"{worker_exporter}/ready", timeout=10)
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["failed"] == ["kafka"]
+    assert body["checks"]["kafka"]["error"].startswith("KafkaException: ")
+    assert APIClient().get("/ready").status_code == 200
