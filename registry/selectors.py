@@ -88,6 +88,29 @@ def event_version_get(*, full_name: str) -> EventVersion | None:
     return None if schema_id is None else _event_version_compile(schema_id)
 
 
+@dataclass(frozen=True)
+class ActiveExample:
+    """An active major's example payload and the JSON schema of its latest revision."""
+
+    full_name: str
+    example: dict[str, Any]
+    json_schema: dict[str, Any]
+
+
+def active_examples() -> list[ActiveExample]:
+    """Every active major that has an example (an object) and a revision, by full name."""
+    latest = _latest_active_schema_ids()
+    revisions = SchemaRevision.objects.filter(pk__in=latest.values()).select_related("major")
+    return sorted(
+        (
+            ActiveExample(full_name=r.major.full_name, example=r.major.example, json_schema=r.json_schema)
+            for r in revisions
+            if isinstance(r.major.example, dict)
+        ),
+        key=lambda example: example.full_name,
+    )
+
+
 def registry_cache_clear() -> None:
     """Forget the snapshot (tests, and after this process changed the registry)."""
     _snapshot.clear()
