@@ -10,8 +10,8 @@ import os
 from typing import Any
 
 # Threads, so that the requests a process holds at once can be queued together (one task for
-# several requests: kafka_bridge/queue.py); the measurements behind the choice are in the README
-# (Throughput). The number of processes is WEB_CONCURRENCY, which gunicorn reads itself.
+# several requests: kafka_bridge/queue.py); the measurements behind the choice are in
+# docs/throughput.md. The number of processes is WEB_CONCURRENCY, which gunicorn reads itself.
 worker_class = "gthread"
 threads = int(os.environ.get("WEB_THREADS", "8"))
 

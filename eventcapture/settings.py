@@ -1,4 +1,4 @@
-"""Settings for event capture. Everything comes from the environment (see .env.example and README).
+"""Settings for event capture. Everything comes from the environment (see .env.example and docs/configuration.md).
 
 Invalid values raise ``ImproperlyConfigured`` at start-up; secrets have no production default.
 """
@@ -53,7 +53,7 @@ SECRET_KEY: str = _secret_key
 
 ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 
-# --- HTTPS, behind a TLS-terminating proxy or load balancer (README: Production settings) ---------
+# --- HTTPS, behind a TLS-terminating proxy or load balancer (docs/configuration.md: Production settings) ---------
 # The header and value the proxy sets on what it received over HTTPS, e.g.
 # `HTTP_X_FORWARDED_PROTO,https`; only when the proxy always sets or strips that header (a client
 # could otherwise claim HTTPS). Empty: no request is taken for secure unless it came over TLS.
@@ -364,7 +364,7 @@ CELERY_WORKER_POOL = "threads"
 CELERY_WORKER_CONCURRENCY: int = env.int("CELERY_CONCURRENCY", default=2)
 # One task in hand per thread, no more: a crash re-delivers few tasks.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Groups of queued batches the intake delivers at once, per worker process (see README, Throughput).
+# Groups of queued batches the intake delivers at once, per worker process (see docs/throughput.md).
 DELIVERY_CONCURRENCY: int = env.int("DELIVERY_CONCURRENCY", default=4)
 # Fail fast when Redis is unreachable instead of retrying the publish for ever inside a request.
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)

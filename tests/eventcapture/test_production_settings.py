@@ -1,4 +1,4 @@
-"""Production guards: `check --deploy` is clean with the environment the README documents, secrets
+"""Production guards: `check --deploy` is clean with the environment docs/configuration.md documents, secrets
 are read literally or from files, and load-test identities never reach production."""
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ USER = "0e4c0a4e-7c1e-4a6b-9a55-3f0e7c6b2f10"
 
 
 def documented_production_environment() -> dict[str, str]:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
     block = re.search(
         r"<!-- production environment: start -->\n```sh\n(.*?)```\n<!-- production environment: end -->", readme, re.S
     )
-    assert block is not None, "the README's production environment block is missing"
+    assert block is not None, "the production environment block of docs/configuration.md is missing"
     pairs = [line.split("=", 1) for line in block.group(1).splitlines() if line and not line.startswith("#")]
     return {name: value for name, value in pairs}
 
