@@ -123,3 +123,16 @@ def test_readme_is_the_essentials() -> None:
     assert [line.split()[:2] for line in commands.group(1).splitlines()] == [["make", "run"], ["make", "test"]]
     for name in ("api", "consumers", "registry", "admin", "configuration", "operations", "delivery", "development"):
         assert f"(docs/{name}.md" in readme, name
+
+
+def test_every_setting_is_documented() -> None:
+    """Each variable the settings read is in docs/configuration.md's tables and in .env.example."""
+    settings = (ROOT / "eventcapture" / "settings.py").read_text(encoding="utf-8")
+    names = set(re.findall(r'(?:\benv(?:\.\w+)?|\bsecret)\(\s*"([A-Z][A-Z0-9_]*)"', settings))
+    assert {"SECRET_KEY", "KAFKA_BOOTSTRAP_SERVERS", "CELERY_BROKER_URL"} <= names
+    configuration = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    undocumented = sorted(name for name in names if f"`{name}`" not in configuration)
+    assert not undocumented, f"settings missing from docs/configuration.md: {undocumented}"
+    not_in_example = sorted(name for name in names if not re.search(rf"^#?\s*{name}=", example, re.M))
+    assert not not_in_example, f"settings missing from .env.example: {not_in_example}"
