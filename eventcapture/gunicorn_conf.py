@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gunicorn import glogging  # type: ignore[import-untyped]
+from gunicorn import glogging
 from pythonjsonlogger.orjson import OrjsonFormatter
 
 # Threads, so that the requests a process holds at once can be queued together (one task for
@@ -80,7 +80,8 @@ class GunicornLogs(glogging.Logger):  # type: ignore[misc]  # gunicorn has no ty
             return
         for log in (self.error_log, self.access_log):
             for handler in log.handlers:
-                handler.setFormatter(GunicornJsonFormatter())
+                if getattr(handler, "_gunicorn", False):  # the handlers gunicorn set up, no others
+                    handler.setFormatter(GunicornJsonFormatter())
 
 
 logger_class = GunicornLogs

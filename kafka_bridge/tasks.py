@@ -55,7 +55,8 @@ app.steps["worker"].add(IntakeStep)
 def deliver_batch(self: Task[Any, Any], events: list[Any], queued_at: float | None = None) -> None:
     # `events`: kafka_bridge.queue.QueuedEvent rows, as JSON arrays. The requests they came from
     # are in a header of the message (kafka_bridge/queue.py), which Celery keeps in its retries.
-    requests = requests_read(getattr(self.request, REQUEST_IDS_HEADER, None), events=len(events))
+    header = getattr(self.request, REQUEST_IDS_HEADER, None) or (self.request.headers or {}).get(REQUEST_IDS_HEADER)
+    requests = requests_read(header, events=len(events))
     with request_ids_bound(request_ids_of(requests)):
         try:
             batch_deliver(
