@@ -25,8 +25,8 @@ from typing import Any
 from pythonjsonlogger.orjson import OrjsonFormatter
 
 LOG_FORMATS = ("text", "json")
-# The text format of the web, the management commands and the worker's own lines before this
-# module existed (the worker's Celery lines keep Celery's own).
+# The text format of the web and the management commands, as it was before this module existed
+# (the worker's lines keep Celery's format).
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # A log line names at most this many request ids: a group of the worker may carry thousands of
 # one-event requests, and an unbounded line helps nobody (the count of the others is given).

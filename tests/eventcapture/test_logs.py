@@ -302,10 +302,14 @@ def test_gunicorns_logger_writes_json_only_when_asked(monkeypatch, log_format, j
     cfg.set("accesslog", "-")
     logs = conf["logger_class"](cfg)
     handlers = [h for h in logs.error_log.handlers + logs.access_log.handlers if getattr(h, "_gunicorn", False)]
-
-    assert len(handlers) == 2
-    for handler in handlers:
-        assert isinstance(handler.formatter, conf["GunicornJsonFormatter"]) is json_lines
+    try:
+        assert len(handlers) == 2
+        for handler in handlers:
+            assert isinstance(handler.formatter, conf["GunicornJsonFormatter"]) is json_lines
+    finally:
+        for log in (logs.error_log, logs.access_log):
+            for handler in [h for h in log.handlers if getattr(h, "_gunicorn", False)]:
+                log.removeHandler(handler)
 
 
 def test_gunicorn_reads_the_log_format_from_the_environment_then_the_env_file(tmp_path, monkeypatch):
