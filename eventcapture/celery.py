@@ -1,6 +1,8 @@
 """The Celery application: configured from Django settings (``CELERY_*``), tasks autodiscovered.
 
-It also wires the worker's metrics (eventcapture/metrics.py): the HTTP exporter started once in the
+Its lines are in ``LOG_FORMAT`` and name request ids (eventcapture/logs.py): Celery sets up the
+worker's logging itself (its format, ``--loglevel``, the root logger taken over), then hands its
+handlers over here. It also wires the worker's metrics (eventcapture/metrics.py): the HTTP exporter started once in the
 worker's main process when it is ready, task retries counted, and pool processes marked dead when
 they exit.
 """
@@ -8,12 +10,19 @@ they exit.
 from __future__ import annotations
 
 import gc
+import logging
 import os
 from typing import Any
 
 import orjson
 from celery import Celery
-from celery.signals import task_retry, worker_process_shutdown, worker_ready
+from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
+    task_retry,
+    worker_process_shutdown,
+    worker_ready,
+)
 from kombu.serialization import register
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "eventcapture.settings")
@@ -46,6 +55,19 @@ register(
 app = Celery("eventcapture")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _logs_in_format(logger: logging.Logger | None = None, **_: Any) -> None:
+    # Celery's handlers (its text format, to stderr or --logfile) with the request ids, as JSON
+    # when LOG_FORMAT is json. Sent by `celery worker` only, not by the test suite's in-thread worker.
+    from django.conf import settings
+
+    from eventcapture.logs import handlers_in_format
+
+    if logger is not None:
+        handlers_in_format(logger.handlers, log_format=settings.LOG_FORMAT)
 
 
 @worker_ready.connect

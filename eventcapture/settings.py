@@ -16,6 +16,8 @@ import environ
 from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
 
+from eventcapture.logs import LOG_FORMATS, logging_config
+
 # Lets generic classes such as ModelAdmin[Model] be subscripted at run time, as the type stubs are.
 django_stubs_ext.monkeypatch()
 
@@ -97,6 +99,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Outermost, so a request's measured time includes every other middleware (eventcapture/metrics_web.py).
     "eventcapture.metrics_web.RequestLatencyMiddleware",
+    # Next, so that every line logged while the request is served names its id (X-Request-ID).
+    "eventcapture.request_ids.RequestIdMiddleware",
     # First after it: it answers CORS preflights itself and must add its headers to every other response.
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -424,8 +428,9 @@ CORS_URLS_REGEX = r"^/api/.*$"
 CORS_ALLOW_METHODS = ("GET", "OPTIONS", "POST", "PUT")
 # Authorization and Content-Type are among the defaults; gzip-encoded bodies name their encoding;
 # xAPI clients (in browsers too) send their version on every request and read the LRS's back.
-CORS_ALLOW_HEADERS = (*default_headers, "content-encoding", "x-experience-api-version")
-CORS_EXPOSE_HEADERS = ("X-Experience-API-Version",)
+# X-Request-ID: a browser may name its request (eventcapture/request_ids.py) and read the id back.
+CORS_ALLOW_HEADERS = (*default_headers, "content-encoding", "x-experience-api-version", "x-request-id")
+CORS_EXPOSE_HEADERS = ("X-Experience-API-Version", "X-Request-ID")
 
 _RATE = re.compile(r"^[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)$")
 RATE_LIMIT_ENABLED: bool = env.bool("RATE_LIMIT_ENABLED", default=True)
@@ -514,18 +519,17 @@ _multiproc_dir = env.ENVIRON.get("PROMETHEUS_MULTIPROC_DIR")
 if _multiproc_dir is not None and not (_multiproc_dir and Path(_multiproc_dir).is_dir()):
     raise ImproperlyConfigured(f"PROMETHEUS_MULTIPROC_DIR must be an existing folder, got {_multiproc_dir!r}.")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # The schema-registry client logs every HTTP request at INFO, and Celery every task it receives
-    # and finishes: thousands of lines a second under load, which the metrics count instead
-    # (eventcapture_batches_delivered_total); failures and retries are still logged. django-axes
-    # announces itself at INFO in every process and command; its failures and lock-outs are WARNINGs.
-    "loggers": {
-        name: {"level": "WARNING"}
-        for name in ("httpx", "httpx2", "httpcore", "httpcore2", "celery.app.trace", "celery.worker.strategy", "axes")
-    },
+# Log lines as text (the default) or one JSON object a line (eventcapture/logs.py, docs/logging.md);
+# either way each names the request it belongs to (X-Request-ID).
+LOG_FORMAT: str = env.str("LOG_FORMAT", default="text").strip().lower()
+if LOG_FORMAT not in LOG_FORMATS:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {LOG_FORMAT!r}.")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env.str("LOG_LEVEL", default="INFO"))
+# The schema-registry client logs every HTTP request at INFO, and Celery every task it receives
+# and finishes: thousands of lines a second under load, which the metrics count instead
+# (eventcapture_batches_delivered_total); failures and retries are still logged. django-axes
+# announces itself at INFO in every process and command; its failures and lock-outs are WARNINGs.
+LOGGING["loggers"] = {
+    name: {"level": "WARNING"}
+    for name in ("httpx", "httpx2", "httpcore", "httpcore2", "celery.app.trace", "celery.worker.strategy", "axes")
 }

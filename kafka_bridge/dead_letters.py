@@ -71,9 +71,12 @@ def _reason(error: Exception) -> str:
 # --- Keeping them ----------------------------------------------------------------------------------
 
 
-def dead_letters_record(*, failures: Sequence[tuple[QueuedEvent, Exception]]) -> None:
+def dead_letters_record(
+    *, failures: Sequence[tuple[QueuedEvent, Exception]], request_ids: Sequence[str | None] = ()
+) -> None:
     """Keep each ``(queued event, error)`` as a dead letter: a new row, or, for an event id
-    already kept (its batch retried or re-delivered), one more attempt with the latest reason."""
+    already kept (its batch retried or re-delivered), one more attempt with the latest reason.
+    ``request_ids``: of each failure's event, when known, named by its log line."""
     now = timezone.now()
     event_types = _event_types({event.schema_id for event, _ in failures})
     with transaction.atomic():
@@ -87,14 +90,17 @@ def dead_letters_record(*, failures: Sequence[tuple[QueuedEvent, Exception]]) ->
                 reason=_reason(error),
                 now=now,
             )
-    for event, error in failures:
+    for index, (event, error) in enumerate(failures):
         metrics.events_dead_lettered(event_type=event_types.get(event.schema_id))
+        request_id = request_ids[index] if index < len(request_ids) else None
         logger.error(
             "event %s (%s, schema id %d) kept as a dead letter: %s",
             event.event_id,
             event_types.get(event.schema_id) or "unknown type",
             event.schema_id,
             type(error).__name__,
+            # Its own request, not every request of its group; none when its task named none.
+            extra={"request_id": request_id} if request_id else {"request_ids": ()},
         )
 
 

@@ -12,32 +12,37 @@ from eventcapture import metrics
 from kafka_bridge.dead_letters import dead_letters_mark_delivered, dead_letters_record
 from kafka_bridge.encoding import EncodingError
 from kafka_bridge.producer import DeliveryFailed, OutgoingRecord, records_produce
-from kafka_bridge.queue import QueuedEvent
+from kafka_bridge.queue import QueuedEvent, RequestSpan, event_request_ids
 from kafka_bridge.registry_client import RegistryRefused
 from kafka_bridge.targets import UnknownSchema, encoding_target
 
 
-def batch_deliver(*, events: Sequence[QueuedEvent], retrying: bool = False) -> None:
+def batch_deliver(
+    *, events: Sequence[QueuedEvent], retrying: bool = False, requests: Sequence[RequestSpan] = ()
+) -> None:
     """Encode and produce every event of a batch, returning once Kafka acknowledged all; raises
     ``DeliveryFailed`` or ``RegistryUnavailable`` (retry the batch). ``retrying``: an earlier
-    attempt of this batch may have left dead letters that this one delivers."""
+    attempt of this batch may have left dead letters that this one delivers. ``requests``: the
+    requests the events came from, named by the dead letters' log lines."""
     records: list[OutgoingRecord] = []
     undeliverable: list[tuple[QueuedEvent, Exception]] = []
+    undeliverable_at: list[int] = []
     type_counts: Counter[str] = Counter()
-    for event in events:
+    for index, event in enumerate(events):
         try:
             target = encoding_target(schema_id=event.schema_id)
             value = target.encoder.encode(event.record)
         except (UnknownSchema, EncodingError, RegistryRefused) as exc:
             # Permanent: retrying cannot help. Kept as a dead letter below, logged there.
             undeliverable.append((event, exc))
+            undeliverable_at.append(index)
             continue
         records.append(target.record(event_id=event.event_id, key=event.key, value=value))
         type_counts[target.full_name] += 1
     if undeliverable:
         # Kept before any record of the batch is produced and acknowledged: a crash in between
         # re-delivers the task, which counts one more attempt; nothing is lost.
-        dead_letters_record(failures=undeliverable)
+        dead_letters_record(failures=undeliverable, request_ids=event_request_ids(requests, undeliverable_at))
     try:
         records_produce(records, timeout=settings.KAFKA_DELIVERY_TIMEOUT)
     except DeliveryFailed as exc:

@@ -39,7 +39,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import redis
@@ -50,9 +50,18 @@ from django.db import InterfaceError, OperationalError, close_old_connections
 from kombu.compression import decompress
 
 from eventcapture import metrics
+from eventcapture.logs import request_ids_bound
 from kafka_bridge.delivery import batch_deliver
 from kafka_bridge.producer import DeliveryFailed
-from kafka_bridge.queue import DELIVER_QUEUE, DELIVER_TASK, QueuedEvent
+from kafka_bridge.queue import (
+    DELIVER_QUEUE,
+    DELIVER_TASK,
+    REQUEST_IDS_HEADER,
+    QueuedEvent,
+    RequestSpan,
+    request_ids_of,
+    requests_read,
+)
 from kafka_bridge.registry_client import RegistryUnavailable
 
 logger = logging.getLogger(__name__)
@@ -98,16 +107,32 @@ class Taken:
     events: list[QueuedEvent]
     queued_at: float | None
     retries: int
+    # The requests its events came from (one span of no request for a task queued before they were named).
+    requests: list[RequestSpan] = field(default_factory=list)
 
 
 class NotADeliveryTask(ValueError):
     pass
 
 
+class DecodedTask(NamedTuple):
+    events: list[QueuedEvent]
+    queued_at: float | None
+    retries: int
+    requests: list[RequestSpan]
+
+
 def task_decode(raw: bytes) -> tuple[list[QueuedEvent], float | None, int]:
-    """The events, queue time and retry count of a ``deliver_batch`` task message as kombu keeps it
-    in Redis (Celery's message protocol 2): the body base64, compressed or not (the web compresses
-    it; Celery's own ``send_task`` does not unless asked), or JSON text as earlier versions wrote it."""
+    """The events, queue time and retry count of a ``deliver_batch`` task message (``task_read``)."""
+    events, queued_at, retries, _requests = task_read(raw)
+    return events, queued_at, retries
+
+
+def task_read(raw: bytes) -> DecodedTask:
+    """The events, queue time, retry count and requests of a ``deliver_batch`` task message as
+    kombu keeps it in Redis (Celery's message protocol 2): the body base64, compressed or not (the
+    web compresses it; Celery's own ``send_task`` does not unless asked), or JSON text as earlier
+    versions wrote it."""
     message = orjson.loads(raw)
     headers = message.get("headers") or {}
     if headers.get("task") != DELIVER_TASK:
@@ -127,7 +152,8 @@ def task_decode(raw: bytes) -> tuple[list[QueuedEvent], float | None, int]:
     events = [QueuedEvent.from_task(item) for item in args[0]]
     # Put back by kombu after a worker died holding it: an earlier attempt may have left dead letters.
     redelivered = bool(headers.get("redelivered"))
-    return events, queued_at, int(headers.get("retries") or 0) + redelivered
+    requests = requests_read(headers.get(REQUEST_IDS_HEADER), events=len(events))
+    return DecodedTask(events, queued_at, int(headers.get("retries") or 0) + redelivered, requests)
 
 
 @dataclass
@@ -202,6 +228,10 @@ class _Group:
 
     def events(self) -> list[QueuedEvent]:
         return [event for task in self.taken for event in task.events]
+
+    def requests(self) -> list[RequestSpan]:
+        """The request spans of ``events()``."""
+        return [span for task in self.taken for span in task.requests]
 
 
 class Intake:
@@ -287,24 +317,30 @@ class Intake:
         taken = []
         for tag, raw in messages:
             try:
-                events, queued_at, retries = task_decode(raw)
+                events, queued_at, retries, requests = task_read(raw)
             except (ValueError, KeyError, TypeError, IndexError) as exc:
                 # Not one of ours, or not readable: Celery's own consumer handles it (and logs).
                 logger.error("intake: a message in %r is not a readable delivery task: %s", self.queue.queue, exc)
                 self._redis_retrying(lambda tag=tag, raw=raw: self.queue.to_celery(tag, raw, self.celery_queue))
                 continue
-            taken.append(Taken(tag=tag, raw=raw, events=events, queued_at=queued_at, retries=retries))
+            taken.append(
+                Taken(tag=tag, raw=raw, events=events, queued_at=queued_at, retries=retries, requests=requests)
+            )
         return taken
 
     # --- delivering ------------------------------------------------------------------------------
 
     def _deliver(self, group: _Group) -> None:
+        requests = group.requests()
         try:
-            self._deliver_until_acknowledged(group)
+            # Every line logged about this group (retries, stalls, give-back, Kafka's failures)
+            # names the requests whose events it holds.
+            with request_ids_bound(request_ids_of(requests)):
+                self._deliver_until_acknowledged(group, requests)
         finally:
             self._slots.release()
 
-    def _deliver_until_acknowledged(self, group: _Group) -> None:
+    def _deliver_until_acknowledged(self, group: _Group, requests: list[RequestSpan]) -> None:
         events = group.events()
         attempt = 0
         retrying = any(task.retries for task in group.taken)
@@ -314,7 +350,7 @@ class Intake:
                 # The take stamped them just now; a retry comes after a wait.
                 self._redis_retrying(lambda: self.queue.hold(group.tags))
             try:
-                batch_deliver(events=events, retrying=retrying or attempt > 1)
+                batch_deliver(events=events, retrying=retrying or attempt > 1, requests=requests)
                 break
             except Exception as exc:
                 if not isinstance(exc, TRANSIENT):

@@ -41,6 +41,7 @@ from redis.retry import Retry
 
 from eventcapture.celery import TASK_BODY_SERIALIZER, app, task_body_dumps
 from eventcapture.exceptions import QueueUnavailable
+from eventcapture.logs import request_id_get
 
 logger = logging.getLogger(__name__)
 
@@ -71,14 +72,59 @@ class QueuedEvent(NamedTuple):
         return cls(**item) if isinstance(item, dict) else cls._make(item)
 
 
-Publish = Callable[[list[QueuedEvent]], None]
+# The requests a task's events came from, in the order of its events: (the request's id, how many
+# of the events are its batch) for each batch, in the task message's ``request_ids`` header (a
+# JSON array of [id, count]), so the worker's log lines about the task name them. One short
+# string per batch, never one per event. Tasks queued before it carry none (``requests_read``).
+RequestSpan = tuple[str | None, int]
+REQUEST_IDS_HEADER = "request_ids"
+
+Publish = Callable[[list[QueuedEvent], list[RequestSpan]], None]
+
+
+def requests_read(value: Any, *, events: int) -> list[RequestSpan]:
+    """The request spans of a task's ``request_ids`` header; one span of no request for all its
+    ``events`` when the header is missing (a task queued before it) or not as the web writes it."""
+    if isinstance(value, list) and all(
+        isinstance(span, list)
+        and len(span) == 2
+        and (span[0] is None or isinstance(span[0], str))
+        and isinstance(span[1], int)
+        for span in value
+    ):
+        spans = [(span[0], span[1]) for span in value]
+        if sum(count for _, count in spans) == events:
+            return spans
+    return [(None, events)] if events else []
+
+
+def request_ids_of(spans: Sequence[RequestSpan]) -> list[str]:
+    """The distinct request ids of some spans, in their order."""
+    return list(dict.fromkeys(request_id for request_id, _ in spans if request_id is not None))
+
+
+def event_request_ids(spans: Sequence[RequestSpan], indexes: Sequence[int]) -> list[str | None]:
+    """The request id of the events at ``indexes`` (ascending) of the events the spans describe."""
+    found: list[str | None] = []
+    span_iter = iter(spans)
+    request_id, end = None, 0
+    for index in indexes:
+        while index >= end:
+            span = next(span_iter, None)
+            if span is None:
+                request_id, end = None, index + 1
+                break
+            request_id, end = span[0], end + span[1]
+        found.append(request_id)
+    return found
 
 
 class _Waiting:
-    __slots__ = ("done", "error", "events", "turn")
+    __slots__ = ("done", "error", "events", "request_id", "turn")
 
-    def __init__(self, events: Sequence[QueuedEvent]) -> None:
+    def __init__(self, events: Sequence[QueuedEvent], request_id: str | None) -> None:
         self.events = events
+        self.request_id = request_id
         self.done = False
         self.error: BaseException | None = None
         # Set when a publish carried these events, or when it is their thread's turn to publish.
@@ -101,9 +147,10 @@ class BatchQueue:
         self._waiting: deque[_Waiting] = deque()
         self._publishing = False
 
-    def put(self, events: Sequence[QueuedEvent]) -> None:
-        """Returns once ``events`` are in the queue; ``QueueUnavailable`` when they could not be."""
-        mine = _Waiting(events)
+    def put(self, events: Sequence[QueuedEvent], *, request_id: str | None = None) -> None:
+        """Returns once ``events`` (the batch of the request ``request_id``) are in the queue;
+        ``QueueUnavailable`` when they could not be."""
+        mine = _Waiting(events, request_id)
         with self._lock:
             self._waiting.append(mine)
             publishing = self._publishing
@@ -135,7 +182,10 @@ class BatchQueue:
                 group.append(self._waiting.popleft())
         error: BaseException | None = None
         try:
-            self._publish([event for waiting in group for event in waiting.events])
+            self._publish(
+                [event for waiting in group for event in waiting.events],
+                [(waiting.request_id, len(waiting.events)) for waiting in group],
+            )
         except BaseException as exc:
             # Whatever stopped the publish (connection, timeout, a closed pool, the process being
             # stopped), these batches are not in the queue: their clients must hear 503 and retry,
@@ -195,7 +245,9 @@ class TaskWriter:
     def _compressed(self, body: bytes) -> str:
         return base64.b64encode(self._compressor.compress(body, zstd.ZstdCompressor.FLUSH_FRAME)).decode()
 
-    def message(self, events: Sequence[QueuedEvent], *, queued_at: float) -> bytes:
+    def message(
+        self, events: Sequence[QueuedEvent], *, queued_at: float, requests: Sequence[RequestSpan] = ()
+    ) -> bytes:
         task_id = str(uuid.uuid4())
         body = self._compressed(task_body_dumps([[events], {"queued_at": queued_at}, _EMBED]))
         return orjson.dumps(
@@ -231,6 +283,8 @@ class TaskWriter:
                     "stamped_headers": None,
                     "stamps": {},
                     "compression": TASK_COMPRESSION,
+                    # Celery keeps headers it does not know (a retry too), and older workers ignore them.
+                    REQUEST_IDS_HEADER: requests,
                 },
                 "content-type": "application/x-orjson",
                 "content-encoding": "utf-8",
@@ -238,11 +292,11 @@ class TaskWriter:
             }
         )
 
-    def put(self, events: list[QueuedEvent]) -> None:
-        self.client.lpush(self.key, self.message(events, queued_at=time.time()))
+    def put(self, events: list[QueuedEvent], requests: list[RequestSpan]) -> None:
+        self.client.lpush(self.key, self.message(events, queued_at=time.time(), requests=requests))
 
 
-def _deliver_task_send(events: list[QueuedEvent]) -> None:
+def _deliver_task_send(events: list[QueuedEvent], requests: list[RequestSpan]) -> None:
     # A broker other than Redis: Celery's own way (the worker's intake needs Redis, and says so).
     app.send_task(
         DELIVER_TASK,
@@ -253,6 +307,7 @@ def _deliver_task_send(events: list[QueuedEvent]) -> None:
         # Celery would otherwise build a repr of every record for its logs.
         argsrepr=f"({len(events)} events)",
         kwargsrepr="",
+        headers={REQUEST_IDS_HEADER: requests},
     )
 
 
@@ -270,10 +325,10 @@ class _Publisher:
     def __init__(self) -> None:
         self._publish: Publish | None = None
 
-    def __call__(self, events: list[QueuedEvent]) -> None:
+    def __call__(self, events: list[QueuedEvent], requests: list[RequestSpan]) -> None:
         if self._publish is None:
             self._publish = _publisher()
-        self._publish(events)
+        self._publish(events, requests)
 
     def reset(self) -> None:
         self._publish = None
@@ -291,8 +346,9 @@ def queue_reset() -> None:
 
 
 def batch_enqueue(*, events: Sequence[QueuedEvent]) -> None:
-    """Put one accepted batch in the durable queue; ``QueueUnavailable`` if that fails."""
-    _batches.put(events)
+    """Put one accepted batch in the durable queue, with the id of the request being served (if
+    any); ``QueueUnavailable`` if that fails."""
+    _batches.put(events, request_id=request_id_get())
 
 
 def replay_enqueue(*, event_ids: Sequence[str]) -> None:

@@ -12,11 +12,19 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from eventcapture.celery import TASK_BODY_SERIALIZER, app
+from eventcapture.logs import request_ids_bound
 from kafka_bridge.dead_letters import ReplayInterrupted, dead_letters_replay
 from kafka_bridge.delivery import batch_deliver
 from kafka_bridge.intake import IntakeStep
 from kafka_bridge.producer import DeliveryFailed, producer_flush, producer_reset
-from kafka_bridge.queue import DELIVER_TASK, REPLAY_TASK, QueuedEvent
+from kafka_bridge.queue import (
+    DELIVER_TASK,
+    REPLAY_TASK,
+    REQUEST_IDS_HEADER,
+    QueuedEvent,
+    request_ids_of,
+    requests_read,
+)
 from kafka_bridge.registry_client import RegistryUnavailable
 
 logger = logging.getLogger(__name__)
@@ -45,12 +53,20 @@ app.steps["worker"].add(IntakeStep)
     retry_kwargs={"retry": True, "retry_policy": {"max_retries": None, "interval_start": 1, "interval_max": 30}},
 )
 def deliver_batch(self: Task[Any, Any], events: list[Any], queued_at: float | None = None) -> None:
-    # `events`: kafka_bridge.queue.QueuedEvent rows, as JSON arrays.
-    try:
-        batch_deliver(events=[QueuedEvent.from_task(item) for item in events], retrying=self.request.retries > 0)
-    except (DeliveryFailed, RegistryUnavailable) as exc:
-        delivery_stall_report(queued_at=queued_at, now=time.time(), events=len(events), error=exc)
-        raise
+    # `events`: kafka_bridge.queue.QueuedEvent rows, as JSON arrays. The requests they came from
+    # are in a header of the message (kafka_bridge/queue.py), which Celery keeps in its retries.
+    header = getattr(self.request, REQUEST_IDS_HEADER, None) or (self.request.headers or {}).get(REQUEST_IDS_HEADER)
+    requests = requests_read(header, events=len(events))
+    with request_ids_bound(request_ids_of(requests)):
+        try:
+            batch_deliver(
+                events=[QueuedEvent.from_task(item) for item in events],
+                retrying=self.request.retries > 0,
+                requests=requests,
+            )
+        except (DeliveryFailed, RegistryUnavailable) as exc:
+            delivery_stall_report(queued_at=queued_at, now=time.time(), events=len(events), error=exc)
+            raise
 
 
 def delivery_stall_report(*, queued_at: float | None, now: float, events: int, error: Exception) -> bool:

@@ -85,11 +85,11 @@ def test_a_preflight_for_an_xapi_put_with_the_version_header_is_granted():
     assert "x-experience-api-version" in allowed_headers
 
 
-def test_a_browser_may_read_the_lrs_version_header_of_an_answer():
+def test_a_browser_may_read_the_lrs_version_and_the_request_id_headers_of_an_answer():
     response = APIClient().post(
         "/api/v0/events", {"events": []}, format="json", headers={"Origin": "https://openstax.org"}
     )
-    assert response["Access-Control-Expose-Headers"] == "X-Experience-API-Version"
+    assert response["Access-Control-Expose-Headers"] == "X-Experience-API-Version, X-Request-ID"
 
 
 def test_a_preflight_from_a_refused_origin_is_not_granted():

@@ -15,7 +15,8 @@ import redis
 from backports import zstd
 
 from eventcapture.celery import TASK_BODY_SERIALIZER, app, task_body_dumps
-from kafka_bridge.intake import Intake, IntakeQueue, NotADeliveryTask, task_decode
+from eventcapture.logs import request_id_bound
+from kafka_bridge.intake import Intake, IntakeQueue, NotADeliveryTask, task_decode, task_read
 from kafka_bridge.producer import producer_reset
 from kafka_bridge.queue import DELIVER_QUEUE, DELIVER_TASK, REPLAY_TASK, QueuedEvent, batch_enqueue
 from tests.factories import nudged_record
@@ -102,6 +103,8 @@ def test_tasks_queued_before_bodies_were_compressed_still_decode():
     )
 
     assert task_decode(raw) == (queued, 2.0, 1)
+    # Nor did they name the requests their events came from.
+    assert task_read(raw).requests == [(None, 2)]
 
 
 def test_a_task_whose_body_does_not_decompress_is_not_a_readable_delivery_task():
@@ -119,7 +122,8 @@ def test_a_task_whose_body_does_not_decompress_is_not_a_readable_delivery_task()
 
 def test_the_web_writes_the_message_celerys_send_task_would_write_and_kombu_reads_it(broker):
     queued = events(2)
-    batch_enqueue(events=queued)
+    with request_id_bound("req-1"):
+        batch_enqueue(events=queued)
     app.send_task(
         DELIVER_TASK,
         args=(queued,),
@@ -128,10 +132,12 @@ def test_the_web_writes_the_message_celerys_send_task_would_write_and_kombu_read
         compression="zstd",
         argsrepr="(2 events)",
         kwargsrepr="",
+        headers={"request_ids": [["req-1", 2]]},
     )
     ours_raw, celerys_raw = broker.lindex(DELIVER_QUEUE, 1), broker.lindex(DELIVER_QUEUE, 0)
-    # The intake reads both.
+    # The intake reads both, and the request the events came from.
     assert task_decode(ours_raw)[0] == task_decode(celerys_raw)[0] == queued
+    assert task_read(ours_raw).requests == task_read(celerys_raw).requests == [("req-1", 2)]
     ours, celerys = orjson.loads(ours_raw), orjson.loads(celerys_raw)
 
     assert set(ours) == set(celerys)

@@ -8,7 +8,14 @@ import time
 import uuid
 
 from eventcapture.exceptions import QueueUnavailable
-from kafka_bridge.queue import BatchQueue, QueuedEvent
+from kafka_bridge.queue import (
+    BatchQueue,
+    QueuedEvent,
+    RequestSpan,
+    event_request_ids,
+    request_ids_of,
+    requests_read,
+)
 
 
 def events(count: int) -> list[QueuedEvent]:
@@ -24,14 +31,16 @@ class Publisher:
 
     def __init__(self, *, fail: BaseException | None = None, fail_call: int | None = None) -> None:
         self.published: list[list[QueuedEvent]] = []
+        self.requests: list[list[RequestSpan]] = []
         self.entered = threading.Event()
         self.release = threading.Event()
         self.fail = fail
         self.fail_call = fail_call  # the one publish (counting from 0) that fails; None: all
 
-    def __call__(self, batch: list[QueuedEvent]) -> None:
+    def __call__(self, batch: list[QueuedEvent], requests: list[RequestSpan]) -> None:
         call = len(self.published)
         self.published.append(batch)
+        self.requests.append(requests)
         self.entered.set()
         if call == 0:
             assert self.release.wait(10)
@@ -39,10 +48,12 @@ class Publisher:
             raise self.fail
 
 
-def put_in_thread(queue: BatchQueue, batch: list[QueuedEvent], outcomes: list[object]) -> threading.Thread:
+def put_in_thread(
+    queue: BatchQueue, batch: list[QueuedEvent], outcomes: list[object], request_id: str | None = None
+) -> threading.Thread:
     def put() -> None:
         try:
-            queue.put(batch)
+            queue.put(batch, request_id=request_id)
             outcomes.append("queued")
         except QueueUnavailable as exc:
             outcomes.append(exc)
@@ -89,6 +100,45 @@ def test_batches_that_arrive_during_a_publish_go_together_in_the_next_one():
     assert publisher.published[0] == first
     assert len(publisher.published) == 2
     assert ids(publisher.published[1]) == ids(second, third)
+
+
+def test_a_grouped_publish_names_each_batchs_request_and_how_many_of_its_events_are_that_batch():
+    publisher = Publisher()
+    queue = BatchQueue(publisher)
+    first, second, third = events(1), events(2), events(3)
+    outcomes: list[object] = []
+    threads = [put_in_thread(queue, first, outcomes, "req-1")]
+    assert publisher.entered.wait(10)
+    threads.append(put_in_thread(queue, second, outcomes, "req-2"))
+    wait_until_waiting(queue, 1)
+    threads.append(put_in_thread(queue, third, outcomes, None))
+    wait_until_waiting(queue, 2)
+
+    publisher.release.set()
+    for thread in threads:
+        thread.join(10)
+
+    assert outcomes == ["queued"] * 3
+    assert publisher.requests == [[("req-1", 1)], [("req-2", 2), (None, 3)]]
+    assert publisher.published[1] == second + third
+
+
+def test_the_request_of_an_event_is_found_from_the_spans_of_its_task():
+    spans = [("a", 2), (None, 1), ("b", 3)]
+
+    assert event_request_ids(spans, [0, 1, 2, 3, 5]) == ["a", "a", None, "b", "b"]
+    assert event_request_ids(spans, [6]) == [None]
+    assert event_request_ids([], [0]) == [None]
+    assert request_ids_of([*spans, ("a", 1)]) == ["a", "b"]
+
+
+def test_spans_are_read_as_the_web_writes_them_and_a_task_without_or_with_wrong_ones_has_no_request():
+    assert requests_read([["a", 2], [None, 1]], events=3) == [("a", 2), (None, 1)]
+    # Queued before requests were named, or not adding up to the task's events.
+    assert requests_read(None, events=3) == [(None, 3)]
+    assert requests_read([["a", 2]], events=3) == [(None, 3)]
+    assert requests_read([["a", "2"]], events=2) == [(None, 2)]
+    assert requests_read("a", events=1) == [(None, 1)]
 
 
 def test_a_group_never_passes_the_most_events_a_task_may_carry():
@@ -210,8 +260,8 @@ def test_a_batch_a_publish_already_carries_waits_for_it_past_its_own_wait():
     # Carried by the publish in flight, it is in the queue once that publish returns: it must not
     # answer 503 for a batch that was queued.
     class SlowSecond(Publisher):
-        def __call__(self, batch: list[QueuedEvent]) -> None:
-            super().__call__(batch)
+        def __call__(self, batch: list[QueuedEvent], requests: list[RequestSpan]) -> None:
+            super().__call__(batch, requests)
             if len(self.published) == 2:
                 time.sleep(0.5)
 
