@@ -11,6 +11,8 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -456,3 +458,55 @@ def test_compose_builds_the_image_with_the_version_and_commit_it_is_given(tmp_pa
 
     for name in IMAGE_SERVICES:
         assert _service(resolved, name)["build"]["args"] == {"GIT_SHA": "0123abcd", "VERSION": "0.1.0"}
+
+
+def _image_app(tmp_path: Path) -> Path:
+    """The image's /app: what the Dockerfile copies from the repository to a relative destination,
+    without .git (the image has none)."""
+    app = tmp_path / "app"
+    app.mkdir()
+    for instruction in _dockerfile_instructions("COPY"):
+        *sources, destination = instruction.split()
+        if sources[0].startswith("--") or destination.startswith("/"):
+            continue  # the build stage's venv and requirements, not the application
+        for source in sources:
+            target = app / Path(source).name if destination.endswith("/") else app / destination
+            if (ROOT / source).is_dir():
+                shutil.copytree(ROOT / source, target, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(ROOT / source, target)
+    return app
+
+
+def _reported_version_and_commit(app: Path, **variables: str) -> list[str]:
+    """What /api/v0/info's version and commit come from, asked of Django set up in `app`."""
+    script = (
+        "import django; django.setup(); "
+        "from operations.health import app_version, git_sha; print(app_version(), git_sha())"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=app,
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONPATH": str(app),
+            "DJANGO_SETTINGS_MODULE": "eventcapture.settings",
+            "SECRET_KEY": "test-only-image-secret",
+            **variables,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_the_image_reports_its_version_and_the_commit_it_was_built_with(tmp_path):
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    app = _image_app(tmp_path)
+
+    assert _reported_version_and_commit(app, GIT_SHA="0123abcd") == [version, "0123abcd"]
+    # Built without GIT_SHA: the version still, and no commit to find.
+    assert _reported_version_and_commit(app) == [version, "unknown"]
