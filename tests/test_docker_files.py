@@ -434,9 +434,15 @@ def test_init_does_not_run_the_webs_healthcheck_and_the_worker_has_its_own(resol
 def test_the_image_has_a_healthcheck_on_the_webs_ping():
     (healthcheck,) = _dockerfile_instructions("HEALTHCHECK")
 
-    assert "--timeout=" in healthcheck
-    assert "http://127.0.0.1:8000/ping" in healthcheck
-    assert "timeout=5" in healthcheck
+    options, _, command = healthcheck.partition(" CMD ")
+    # The exec form, as JSON: Docker runs anything else through a shell, which the array is not.
+    program, flag, code = json.loads(command)
+
+    assert "--timeout=" in options
+    assert (program, flag) == ("python", "-c")
+    compile(code, "HEALTHCHECK", "exec")
+    assert "http://127.0.0.1:8000/ping" in code
+    assert "timeout=5" in code
 
 
 def test_the_image_carries_its_version_and_commit_as_env_and_labels():
