@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install test-tools xapi-client examples run test test-postgres test-unit drills services services-down services-status lint format bench bench-smoke clean openapi clients
+.PHONY: help install test-tools xapi-client examples run test test-postgres test-unit drills services services-down services-status lint format bench bench-smoke clean openapi clients image
 
 help:
 	@echo "make run              the service with Kafka, Redis, worker and web on 127.0.0.1:8000"
@@ -18,6 +18,8 @@ help:
 	@echo "make openapi          regenerate openapi.json (the API document of the shipped catalogue)"
 	@echo "make clients          generate the API's TypeScript and Python clients into clients/generated"
 	@echo "make bench            measure the service against ceilings on this machine (docs/benchmarks.md)"
+	@echo "make image            build the image of docker/compose.yml (eventcapture:local) with this checkout's"
+	@echo "                      version and commit (needs Docker)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -99,6 +101,15 @@ bench: install
 
 bench-smoke: install
 	scripts/bench --smoke
+
+# The image docker/compose.yml runs (needs Docker), labelled with pyproject.toml's version and this
+# checkout's commit, which /api/v0/info then reports. `docker compose -f docker/compose.yml up`
+# uses it as it is (without --build).
+IMAGE ?= eventcapture:local
+image:
+	docker build -f docker/Dockerfile -t $(IMAGE) \
+	  --build-arg VERSION="$$($(PYTHON) -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')" \
+	  --build-arg GIT_SHA="$$(git rev-parse HEAD)" .
 
 format: $(VENV)/.installed
 	$(BIN)/ruff format .

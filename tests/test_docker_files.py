@@ -1,6 +1,8 @@
 """docker/: the compose stack validates, wires web and worker to its own Kafka, Redis and PostgreSQL,
-and uses only documented settings. No services needed; the validation runs the `docker-compose`
-client (Debian's package), which CI installs."""
+takes the operator's settings from an env file, pins its images, offers Kafka and a Kafka UI to the
+host on loopback, and uses only documented settings; the image has a healthcheck and carries its
+version and commit. No services needed: `docker-compose config` (Debian's package, which CI installs)
+resolves the file as compose would run it; there is no Docker engine here, so nothing is built."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,21 +27,48 @@ DOCKERFILE = ROOT / "docker" / "Dockerfile"
 DOCKER_README = ROOT / "docker" / "README.md"
 ENV_EXAMPLE = ROOT / ".env.example"
 APP_SERVICES = ("web", "worker")
+# The services that run the project's image (built here, so not pinned to a registry's tag).
+IMAGE_SERVICES = ("init", "web", "worker")
+UI = "kafka-ui"
 # A setting in .env.example, commented out or not: `NAME=value` or `# NAME=value`.
 ENV_EXAMPLE_NAME = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=", re.MULTILINE)
 # A variable compose substitutes: `$NAME` or `${NAME...}`; `$$` is a literal `$` for the container.
 SUBSTITUTED_NAME = re.compile(r"(?<!\$)(?:\$\$)*\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+# An exact release: major.minor.patch, as `4.1.1`, `v1.5.0` or `3.11.15-slim`. `redis:7`,
+# `postgres:15`, `python:3.11-slim` and `latest` all move. PostgreSQL numbers its releases
+# major.minor since 10: `postgres:15.18` is one release.
+EXACT_TAG = re.compile(r"v?\d+\.\d+\.\d+(?:-[A-Za-z0-9.-]+)?")
+TWO_PART_RELEASES = {"postgres": re.compile(r"\d+\.\d+(?:-[A-Za-z0-9.-]+)?")}
+DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+# What an operator puts in the env file, and what compose must give the containers instead of its
+# addresses, which only work outside the stack.
+OPERATOR_SETTINGS = {
+    "KAFKA_COMPRESSION_TYPE": "gzip",
+    "LOG_LEVEL": "DEBUG",
+    "METRICS_TOKEN": "test-only-metrics-token",
+    "CORS_ALLOWED_ORIGIN_REGEXES": r"^https://app\.example\.org$",
+    "RATE_LIMIT_PER_IP": "30/min",
+    "KAFKA_LINGER_MS": "20",
+}
+HOST_ADDRESSES = {
+    "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+    "RATELIMIT_CACHE_URL": "redis://127.0.0.1:6379/1",
+    "DATABASE_URL": "sqlite:////tmp/db.sqlite3",
+    "STATIC_ROOT": "/home/someone/eventcapture/.stack/static",
+}
 
 
 def _compose(*args: str, env: dict[str, str], env_file: Path) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("docker-compose")
     if binary is None:
         pytest.fail("the docker-compose client is missing: apt-get install docker-compose (CI installs it)")
-    # An empty --env-file: a stray .env next to compose.yml must not change the outcome.
+    # An empty --env-file: a stray docker/.env must not change the outcome. Only the variables given
+    # reach compose, not those of the shell running the tests.
     return subprocess.run(
         [binary, "--env-file", str(env_file), "-f", str(COMPOSE_FILE), *args],
         cwd=ROOT,
-        env=env,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
         capture_output=True,
         text=True,
         timeout=120,
@@ -45,11 +76,42 @@ def _compose(*args: str, env: dict[str, str], env_file: Path) -> subprocess.Comp
     )
 
 
+def _write_env(path: Path, values: dict[str, str]) -> Path:
+    path.write_text("".join(f"{name}={value}\n" for name, value in values.items()))
+    return path
+
+
 @pytest.fixture
 def empty_env_file(tmp_path: Path) -> Path:
-    path = tmp_path / "empty.env"
-    path.write_text("")
-    return path
+    return _write_env(tmp_path / "empty.env", {})
+
+
+@pytest.fixture
+def settings_env_file(tmp_path: Path) -> Path:
+    """The operator's env file: settings of their own, and addresses that only work on the host."""
+    return _write_env(tmp_path / "operator.env", {**OPERATOR_SETTINGS, **HOST_ADDRESSES})
+
+
+def _resolved(*, env_file: Path, tmp_path: Path, **variables: str) -> dict[str, Any]:
+    """The compose file as compose runs it, with `env_file` as the operator's settings file."""
+    env = {"SECRET_KEY": "test-only-compose-secret", "EVENTCAPTURE_ENV_FILE": str(env_file), **variables}
+    result = _compose("config", env=env, env_file=_write_env(tmp_path / "compose-variables.env", {}))
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load(result.stdout)
+    assert isinstance(config, dict)
+    # `config` writes a value's `$` as `$$`, so that its output is a compose file again.
+    for service in config["services"].values():
+        if isinstance(service.get("environment"), dict):
+            service["environment"] = {
+                name: value.replace("$$", "$") if isinstance(value, str) else value
+                for name, value in service["environment"].items()
+            }
+    return config
+
+
+@pytest.fixture
+def resolved(tmp_path: Path, settings_env_file: Path) -> dict[str, Any]:
+    return _resolved(env_file=settings_env_file, tmp_path=tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +153,37 @@ def _depends_on(service: dict[str, Any]) -> dict[str, str]:
     return {name: (options or {}).get("condition", "service_started") for name, options in depends_on.items()}
 
 
+def _published(service: dict[str, Any]) -> list[tuple[str, int, int]]:
+    """The service's published ports as (host address, host port, container port); compose writes
+    them as `host_ip:published:target[/protocol]` or as a mapping."""
+    published = []
+    for port in service.get("ports") or []:
+        if isinstance(port, dict):
+            published.append((str(port.get("host_ip", "")), int(port["published"]), int(port["target"])))
+            continue
+        parts = str(port).split("/")[0].split(":")
+        host_ip = parts[0] if len(parts) == 3 else ""
+        published.append((host_ip, int(parts[-2]), int(parts[-1])))
+    return published
+
+
+def _is_pinned(image: str) -> bool:
+    """An image named by digest, or by a tag of an exact release."""
+    if DIGEST.search(image):
+        return True
+    name, _, tag = image.rpartition(":")
+    exact = TWO_PART_RELEASES.get(name, EXACT_TAG)
+    return bool(name) and "/" not in tag and exact.fullmatch(tag) is not None
+
+
+def _dockerfile_instructions(name: str) -> list[str]:
+    """The arguments of every `name` instruction in the Dockerfile, continuation lines joined."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    return [match.group(1).strip() for match in re.finditer(rf"^{name}\s+(.*)$", text, re.MULTILINE)]
+
+
 def test_the_compose_file_validates_with_docker_compose(empty_env_file):
-    env = {**os.environ, "SECRET_KEY": "test-only-compose-secret"}
+    env = {"SECRET_KEY": "test-only-compose-secret", "EVENTCAPTURE_ENV_FILE": str(empty_env_file)}
 
     result = _compose("config", "-q", env=env, env_file=empty_env_file)
 
@@ -100,7 +191,7 @@ def test_the_compose_file_validates_with_docker_compose(empty_env_file):
 
 
 def test_the_compose_file_refuses_to_run_without_a_secret_key(empty_env_file):
-    env = {name: value for name, value in os.environ.items() if name != "SECRET_KEY"}
+    env = {"EVENTCAPTURE_ENV_FILE": str(empty_env_file)}
 
     result = _compose("config", "-q", env=env, env_file=empty_env_file)
 
@@ -172,8 +263,256 @@ def test_every_variable_compose_substitutes_for_web_and_worker_is_documented(com
     assert undocumented == set()
 
 
+@pytest.mark.parametrize("name", ["kafka", "redis", "postgres", UI])
+def test_every_variable_compose_substitutes_for_the_other_services_is_documented(compose, name):
+    substituted = set(SUBSTITUTED_NAME.findall(json.dumps(_service(compose, name))))
+    readme = DOCKER_README.read_text()
+
+    assert {var for var in substituted if f"`{var}`" not in readme} == set()
+
+
 def test_the_image_copies_every_app_of_the_project():
     copied = set(re.findall(r"^COPY\s+(?:--\S+\s+)*(\S+)\s", DOCKERFILE.read_text(), re.MULTILINE))
     local_apps = {app for app in settings.INSTALLED_APPS if (ROOT / app).is_dir()}
 
     assert {"manage.py", "eventcapture", "schemas", *local_apps} <= copied
+
+
+def test_exact_tags_count_as_pinned_and_moving_ones_do_not():
+    pinned = [
+        "apache/kafka:4.1.1",
+        "ghcr.io/kafbat/kafka-ui:v1.5.0",
+        "python:3.11.15-slim",
+        "postgres:15.18",
+        "redis@sha256:" + "0" * 64,
+    ]
+    moving = ["redis:7", "redis:7.4", "postgres:15", "python:3.11-slim", "redis:latest", "redis", "host:5000/redis"]
+
+    assert [image for image in pinned if not _is_pinned(image)] == []
+    assert [image for image in moving if _is_pinned(image)] == []
+
+
+def test_every_image_the_stack_pulls_is_pinned_to_an_exact_release(resolved):
+    pulled = {name: service["image"] for name, service in resolved["services"].items() if name not in IMAGE_SERVICES}
+
+    assert set(pulled) >= {"kafka", "redis", "postgres", UI}
+    assert {name: image for name, image in pulled.items() if not _is_pinned(image)} == {}
+
+
+def test_the_images_the_dockerfile_builds_from_are_pinned_to_an_exact_release():
+    bases = [instruction.split()[0] for instruction in _dockerfile_instructions("FROM")]
+
+    assert bases
+    assert [image for image in bases if not _is_pinned(image)] == []
+
+
+@pytest.mark.parametrize("name", IMAGE_SERVICES)
+def test_the_settings_of_the_env_file_reach_the_containers(resolved, name):
+    environment = _environment(_service(resolved, name))
+
+    assert {setting: environment.get(setting) for setting in OPERATOR_SETTINGS} == OPERATOR_SETTINGS
+
+
+@pytest.mark.parametrize("name", IMAGE_SERVICES)
+def test_the_stacks_own_addresses_win_over_those_of_the_env_file(resolved, name):
+    environment = _environment(_service(resolved, name))
+
+    assert environment["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    assert environment["KAFKA_SECURITY_PROTOCOL"] == "PLAINTEXT"
+    assert urlsplit(environment["CELERY_BROKER_URL"]).hostname == "redis"
+    assert urlsplit(environment["RATELIMIT_CACHE_URL"]).hostname == "redis"
+    assert urlsplit(environment["DATABASE_URL"]).hostname == "postgres"
+    assert environment["STATIC_ROOT"] == "/app/staticfiles"
+    assert environment["SECRET_KEY"] == "test-only-compose-secret"
+
+
+def test_the_env_file_is_dot_env_at_the_repository_root_unless_named(compose):
+    for name in IMAGE_SERVICES:
+        env_files = _service(compose, name)["env_file"]
+
+        # Relative to docker/: the repository root's .env, which `make run` uses too.
+        assert env_files == ["${EVENTCAPTURE_ENV_FILE:-../.env}"]
+
+
+def test_without_its_env_file_compose_names_the_file_it_is_missing(tmp_path, empty_env_file):
+    missing = tmp_path / "missing.env"
+    env = {"SECRET_KEY": "test-only-compose-secret", "EVENTCAPTURE_ENV_FILE": str(missing)}
+
+    result = _compose("config", "-q", env=env, env_file=empty_env_file)
+
+    assert result.returncode != 0
+    assert str(missing) in result.stderr
+
+
+@pytest.mark.parametrize("name", IMAGE_SERVICES)
+def test_env_example_copied_to_the_env_file_gives_a_working_stack(tmp_path, name):
+    environment = _environment(_service(_resolved(env_file=ENV_EXAMPLE, tmp_path=tmp_path), name))
+
+    assert environment["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    assert urlsplit(environment["CELERY_BROKER_URL"]).hostname == "redis"
+    assert urlsplit(environment["RATELIMIT_CACHE_URL"]).hostname == "redis"
+    # The image's commit (its GIT_SHA) stays: an empty GIT_SHA from the file would hide it.
+    assert "GIT_SHA" not in environment
+    assert environment["KAFKA_TOPIC_REPLICATION"] == "1"
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_rate_limits_count_in_the_stacks_redis_in_another_database_than_the_queue(resolved, name):
+    environment = _environment(_service(resolved, name))
+    queue = urlsplit(environment["CELERY_BROKER_URL"])
+    limits = urlsplit(environment["RATELIMIT_CACHE_URL"])
+
+    assert (limits.scheme, limits.hostname, limits.port) == (queue.scheme, queue.hostname, queue.port)
+    assert limits.path.strip("/") != queue.path.strip("/")
+
+
+def test_the_kafka_ui_browses_the_stacks_broker_and_decodes_through_the_webs_registry(resolved):
+    ui = _environment(_service(resolved, UI))
+    web = _environment(_service(resolved, "web"))
+    registry = urlsplit(ui["KAFKA_CLUSTERS_0_SCHEMAREGISTRY"])
+
+    assert ui["KAFKA_CLUSTERS_0_NAME"]
+    assert ui["KAFKA_CLUSTERS_0_BOOTSTRAPSERVERS"] == web["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    assert (registry.scheme, registry.hostname, registry.port, registry.path) == (
+        "http",
+        "web",
+        8000,
+        "/schema-registry",
+    )
+    assert ui["KAFKA_CLUSTERS_0_DEFAULTVALUESERDE"] == "SchemaRegistry"
+    # The web answers requests for the host name the UI sends.
+    assert "web" in web["ALLOWED_HOSTS"].split(",")
+    assert ui["KAFKA_CLUSTERS_0_READONLY"] == "true"
+
+
+def test_the_web_accepts_its_service_name_besides_the_operators_hosts(tmp_path, settings_env_file):
+    resolved = _resolved(env_file=settings_env_file, tmp_path=tmp_path, ALLOWED_HOSTS="events.example.org")
+
+    allowed = _environment(_service(resolved, "web"))["ALLOWED_HOSTS"].split(",")
+
+    # The first entry is the Host the image's healthcheck sends.
+    assert allowed == ["events.example.org", "web"]
+
+
+def test_the_kafka_ui_is_published_on_loopback_only(resolved):
+    assert _published(_service(resolved, UI)) == [("127.0.0.1", 8080, 8080)]
+
+
+def _listeners(value: str) -> dict[str, tuple[str, int]]:
+    """`NAME://host:port,...` as {name: (host, port)}."""
+    listeners = {}
+    for listener in value.split(","):
+        name, _, address = listener.partition("://")
+        host, _, port = address.rpartition(":")
+        listeners[name] = (host, int(port))
+    return listeners
+
+
+def test_kafka_has_a_listener_for_the_host_published_on_loopback(tmp_path, empty_env_file):
+    kafka = _service(_resolved(env_file=empty_env_file, tmp_path=tmp_path, KAFKA_HOST_PORT="39092"), "kafka")
+    environment = _environment(kafka)
+    advertised = _listeners(environment["KAFKA_ADVERTISED_LISTENERS"])
+    bound = _listeners(environment["KAFKA_LISTENERS"])
+    protocols = dict(item.split(":") for item in environment["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+
+    assert advertised["PLAINTEXT"] == ("kafka", 9092)
+    (host_listener,) = [name for name, (host, _) in advertised.items() if host in ("127.0.0.1", "localhost")]
+    assert advertised[host_listener] == ("127.0.0.1", 39092)
+    assert protocols[host_listener] == "PLAINTEXT"
+    # Published where it is advertised, from the port it listens on in the container, on loopback only.
+    assert _published(kafka) == [("127.0.0.1", 39092, bound[host_listener][1])]
+
+
+def test_init_does_not_run_the_webs_healthcheck_and_the_worker_has_its_own(resolved):
+    init = _service(resolved, "init")["healthcheck"]
+    worker = _service(resolved, "worker")["healthcheck"]
+
+    assert init.get("disable") is True or init.get("test") == ["NONE"]
+    assert "inspect ping" in " ".join(worker["test"])
+
+
+def test_the_image_has_a_healthcheck_on_the_webs_ping():
+    (healthcheck,) = _dockerfile_instructions("HEALTHCHECK")
+
+    options, _, command = healthcheck.partition(" CMD ")
+    # The exec form, as JSON: Docker runs anything else through a shell, which the array is not.
+    program, flag, code = json.loads(command)
+
+    assert "--timeout=" in options
+    assert (program, flag) == ("python", "-c")
+    compile(code, "HEALTHCHECK", "exec")
+    assert "http://127.0.0.1:8000/ping" in code
+    assert "timeout=5" in code
+
+
+def test_the_image_carries_its_version_and_commit_as_env_and_labels():
+    args = {instruction.split("=")[0] for instruction in _dockerfile_instructions("ARG")}
+    env = " ".join(_dockerfile_instructions("ENV"))
+    labels = " ".join(_dockerfile_instructions("LABEL"))
+    copied = " ".join(_dockerfile_instructions("COPY"))
+
+    assert {"VERSION", "GIT_SHA"} <= args
+    assert "GIT_SHA=${GIT_SHA}" in env
+    assert 'org.opencontainers.image.revision="${GIT_SHA}"' in labels
+    assert 'org.opencontainers.image.version="${VERSION}"' in labels
+    # /api/v0/info reads the version from pyproject.toml (operations/health.py).
+    assert "pyproject.toml" in copied
+
+
+def test_compose_builds_the_image_with_the_version_and_commit_it_is_given(tmp_path, empty_env_file):
+    resolved = _resolved(env_file=empty_env_file, tmp_path=tmp_path, GIT_SHA="0123abcd", VERSION="0.1.0")
+
+    for name in IMAGE_SERVICES:
+        assert _service(resolved, name)["build"]["args"] == {"GIT_SHA": "0123abcd", "VERSION": "0.1.0"}
+
+
+def _image_app(tmp_path: Path) -> Path:
+    """The image's /app: what the Dockerfile copies from the repository to a relative destination,
+    without .git (the image has none)."""
+    app = tmp_path / "app"
+    app.mkdir()
+    for instruction in _dockerfile_instructions("COPY"):
+        *sources, destination = instruction.split()
+        if sources[0].startswith("--") or destination.startswith("/"):
+            continue  # the build stage's venv and requirements, not the application
+        for source in sources:
+            target = app / Path(source).name if destination.endswith("/") else app / destination
+            if (ROOT / source).is_dir():
+                shutil.copytree(ROOT / source, target, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(ROOT / source, target)
+    return app
+
+
+def _reported_version_and_commit(app: Path, **variables: str) -> list[str]:
+    """What /api/v0/info's version and commit come from, asked of Django set up in `app`."""
+    script = (
+        "import django; django.setup(); "
+        "from operations.health import app_version, git_sha; print(app_version(), git_sha())"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=app,
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONPATH": str(app),
+            "DJANGO_SETTINGS_MODULE": "eventcapture.settings",
+            "SECRET_KEY": "test-only-image-secret",
+            **variables,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_the_image_reports_its_version_and_the_commit_it_was_built_with(tmp_path):
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    app = _image_app(tmp_path)
+
+    assert _reported_version_and_commit(app, GIT_SHA="0123abcd") == [version, "0123abcd"]
+    # Built without GIT_SHA: the version still, and no commit to find.
+    assert _reported_version_and_commit(app) == [version, "unknown"]
