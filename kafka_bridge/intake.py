@@ -39,6 +39,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -50,7 +51,8 @@ from django.db import InterfaceError, OperationalError, close_old_connections
 from kombu.compression import decompress
 
 from eventcapture import metrics
-from kafka_bridge.delivery import batch_deliver
+from kafka_bridge.delivery import DeliveryReport, batch_deliver
+from kafka_bridge.numbers import event_counts_record, group_tally
 from kafka_bridge.producer import DeliveryFailed
 from kafka_bridge.queue import DELIVER_QUEUE, DELIVER_TASK, QueuedEvent
 from kafka_bridge.registry_client import RegistryUnavailable
@@ -314,7 +316,7 @@ class Intake:
                 # The take stamped them just now; a retry comes after a wait.
                 self._redis_retrying(lambda: self.queue.hold(group.tags))
             try:
-                batch_deliver(events=events, retrying=retrying or attempt > 1)
+                report = batch_deliver(events=events, retrying=retrying or attempt > 1)
                 break
             except Exception as exc:
                 if not isinstance(exc, TRANSIENT):
@@ -331,6 +333,21 @@ class Intake:
             finally:
                 close_old_connections()
         self._redis_retrying(lambda: self.queue.ack(group.tags))
+        self._count(group, report)
+
+    def _count(self, group: _Group, report: DeliveryReport) -> None:
+        """The group's counts, in one write once its tasks are acknowledged: counting never holds
+        up an acknowledgement, and a group delivered again after a crash is not counted twice."""
+        try:
+            tally = group_tally(
+                tasks=[(task.queued_at, task.events) for task in group.taken],
+                majors=report.majors,
+                delivered=report.delivered,
+                delivered_at=datetime.now(tz=UTC),
+            )
+            event_counts_record(tally=tally)
+        finally:
+            close_old_connections()
 
     def _backoff_holding(self, group: _Group, attempt: int) -> None:
         deadline = time.monotonic() + _backoff(attempt)

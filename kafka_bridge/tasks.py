@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from celery import Task, shared_task
@@ -15,6 +16,7 @@ from eventcapture.celery import TASK_BODY_SERIALIZER, app
 from kafka_bridge.dead_letters import ReplayInterrupted, dead_letters_replay
 from kafka_bridge.delivery import batch_deliver
 from kafka_bridge.intake import IntakeStep
+from kafka_bridge.numbers import event_counts_record, group_tally
 from kafka_bridge.producer import DeliveryFailed, producer_flush, producer_reset
 from kafka_bridge.queue import DELIVER_TASK, REPLAY_TASK, QueuedEvent
 from kafka_bridge.registry_client import RegistryUnavailable
@@ -46,11 +48,19 @@ app.steps["worker"].add(IntakeStep)
 )
 def deliver_batch(self: Task[Any, Any], events: list[Any], queued_at: float | None = None) -> None:
     # `events`: kafka_bridge.queue.QueuedEvent rows, as JSON arrays.
+    queued = [QueuedEvent.from_task(item) for item in events]
     try:
-        batch_deliver(events=[QueuedEvent.from_task(item) for item in events], retrying=self.request.retries > 0)
+        report = batch_deliver(events=queued, retrying=self.request.retries > 0)
     except (DeliveryFailed, RegistryUnavailable) as exc:
         delivery_stall_report(queued_at=queued_at, now=time.time(), events=len(events), error=exc)
         raise
+    tally = group_tally(
+        tasks=[(queued_at, queued)],
+        majors=report.majors,
+        delivered=report.delivered,
+        delivered_at=datetime.now(tz=UTC),
+    )
+    event_counts_record(tally=tally)
 
 
 def delivery_stall_report(*, queued_at: float | None, now: float, events: int, error: Exception) -> bool:
