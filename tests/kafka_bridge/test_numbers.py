@@ -21,11 +21,12 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from kafka_bridge.dead_letters import dead_letters_replay
 from kafka_bridge.models import DeadLetter, EventCount
 from kafka_bridge.numbers import Tally, event_counts_add, event_counts_purge, event_counts_record, group_tally, hour_of
 from kafka_bridge.queue import QueuedEvent
 from registry.models import EventMajor
-from tests.factories import nudged
+from tests.factories import nudged, nudged_record
 from tests.kafka_bridge.test_dead_letters import (
     drill_topic,  # noqa: F401 (a fixture)
     kept,
@@ -381,3 +382,21 @@ def test_events_are_still_delivered_when_their_counts_cannot_be_written(live_ser
     assert delivered == Counter(dict.fromkeys(ids, 1))
     assert EventCount.objects.count() == 0
     assert DeadLetter.objects.count() == 0
+
+
+@pytest.mark.integration
+def test_a_replayed_dead_letter_counts_as_delivered_in_the_hour_of_its_replay(drill_topic, live_server):  # noqa: F811
+    # Kept, though it fits its revision (the registry or Kafka had refused it, say); a replay delivers it.
+    letter = kept(queued(schema_id=revision().pk, record=nudged_record(session_order=5)))
+    before = timezone.now()
+
+    report = dead_letters_replay()
+
+    assert report.replayed == 1
+    assert topic_event_ids(drill_topic, f"{live_server.url}/schema-registry") == Counter({str(letter.event_id): 1})
+    (row,) = EventCount.objects.all()
+    assert (row.major_id, row.accepted, row.delivered, row.last_accepted_at) == (major_id(NUDGED), 0, 1, None)
+    assert row.hour in {hour_of(before), hour_of(timezone.now())}
+    # Replayed once: a second replay finds nothing pending and counts nothing.
+    assert dead_letters_replay().replayed == 0
+    assert EventCount.objects.get().delivered == 1
