@@ -21,10 +21,12 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from eventcapture.celery import app
 from kafka_bridge.dead_letters import dead_letters_replay
+from kafka_bridge.intake import Intake, _Group
 from kafka_bridge.models import DeadLetter, EventCount
 from kafka_bridge.numbers import Tally, event_counts_add, event_counts_purge, event_counts_record, group_tally, hour_of
-from kafka_bridge.queue import QueuedEvent
+from kafka_bridge.queue import QueuedEvent, TaskWriter
 from registry.models import EventMajor
 from tests.factories import nudged, nudged_record
 from tests.kafka_bridge.test_dead_letters import (
@@ -37,6 +39,7 @@ from tests.kafka_bridge.test_dead_letters import (
     topic_event_ids,
     wait_for,
 )
+from tests.kafka_bridge.test_intake import broker, intake_queue  # noqa: F401 (fixtures)
 from tests.registry.test_admin import table_rows
 
 NUDGED = "org.openstax.ec.nudged_v1"
@@ -47,6 +50,13 @@ NOON = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 def event(schema_id: int) -> QueuedEvent:
     return QueuedEvent(str(uuid.uuid4()), schema_id, "key", {})
+
+
+def nudged_events(count: int, *, first: int = 0) -> list[QueuedEvent]:
+    schema_id = revision().pk
+    return [
+        QueuedEvent(str(uuid.uuid4()), schema_id, "key", nudged_record(session_order=first + n)) for n in range(count)
+    ]
 
 
 def major_id(full_name: str) -> int:
@@ -400,3 +410,22 @@ def test_a_replayed_dead_letter_counts_as_delivered_in_the_hour_of_its_replay(dr
     # Replayed once: a second replay finds nothing pending and counts nothing.
     assert dead_letters_replay().replayed == 0
     assert EventCount.objects.get().delivered == 1
+
+
+@pytest.mark.integration
+def test_the_intake_counts_a_delivered_group_of_tasks_in_one_write(drill_topic, broker, intake_queue):  # noqa: F811
+    # Three tasks, written as the web writes them.
+    web = TaskWriter(url=str(app.conf.broker_url), transport_options=dict(app.conf.broker_transport_options))
+    for first in (0, 20, 40):
+        web.put(nudged_events(20, first=first))
+    intake = Intake(intake_queue, concurrency=1, visibility_timeout=3600, celery_queue="celery")
+    taken = intake._take()
+    assert [len(task.events) for task in taken] == [20, 20, 20]
+
+    # Delivered in this thread (as the intake's delivery threads do), so its queries are seen here.
+    with CaptureQueriesContext(connection) as queries:
+        intake._deliver_until_acknowledged(_Group(taken))
+
+    assert count_writes(queries) == 1
+    assert totals(NUDGED) == (60, 60)
+    assert broker.hlen("unacked") == 0
