@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, Permission
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -429,3 +429,34 @@ def test_the_intake_counts_a_delivered_group_of_tasks_in_one_write(drill_topic, 
     assert count_writes(queries) == 1
     assert totals(NUDGED) == (60, 60)
     assert broker.hlen("unacked") == 0
+
+
+def test_a_count_write_held_up_by_a_lock_gives_up_and_is_dropped(committed_catalogue, caplog):
+    # The rows locked by another connection, as a long transaction or a stuck worker would.
+    other = connections.create_connection(DEFAULT_DB_ALIAS)
+    table = connection.ops.quote_name(EventCount._meta.db_table)
+    try:
+        with other.cursor() as cursor:
+            if other.vendor == "postgresql":
+                other.set_autocommit(False)
+                cursor.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
+            else:
+                cursor.execute("BEGIN IMMEDIATE")
+        tally = Tally()
+        tally.delivered(major_id=major_id(NUDGED), at=NOON, count=3)
+
+        with caplog.at_level(logging.WARNING, logger="kafka_bridge.numbers"):
+            written = event_counts_record(tally=tally)
+    finally:
+        with other.cursor() as cursor:
+            cursor.execute("ROLLBACK")
+        other.close()
+
+    # Given up after EVENT_COUNTS_WRITE_TIMEOUT (PostgreSQL) or the connection's lock wait (SQLite).
+    assert written is False
+    assert "could not write the event counts (0 accepted, 3 delivered are not counted)" in caplog.text
+    assert re.search(r"canceling statement due to (lock|statement) timeout|database is locked", caplog.text)
+    assert EventCount.objects.count() == 0
+    # Nothing else was wrong with the write: without the lock, it is written.
+    assert event_counts_record(tally=tally) is True
+    assert rows() == {(major_id(NUDGED), NOON): (0, 3, None)}
