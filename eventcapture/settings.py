@@ -502,6 +502,18 @@ SPECTACULAR_SETTINGS = {
     "ENABLE_DJANGO_DEPLOY_CHECK": False,
 }
 
+# --- The admin's live numbers (registry/numbers.py) ----------------------------------------------
+# Where the admin's numbers per type and major come from: kept by kafka_bridge, which the registry
+# does not import (a NumbersSource: the worker's hourly counts and the pending dead letters).
+REGISTRY_NUMBERS = "kafka_bridge.numbers.NUMBERS"
+# The longest the worker waits for the database when it writes a group's counts (seconds); a count
+# that cannot be written is logged and dropped, never holding up delivery.
+EVENT_COUNTS_WRITE_TIMEOUT: float = env.float("EVENT_COUNTS_WRITE_TIMEOUT", default=2.0)
+if not EVENT_COUNTS_WRITE_TIMEOUT > 0:
+    raise ImproperlyConfigured(
+        f"EVENT_COUNTS_WRITE_TIMEOUT must be a positive number of seconds, got {EVENT_COUNTS_WRITE_TIMEOUT}."
+    )
+
 # --- Metrics (eventcapture/metrics.py) ------------------------------------------------------------
 # Empty: /metrics is open (for loopback and private networks); set: it needs `Authorization: Bearer
 # <token>`. A secret (see `secret`).

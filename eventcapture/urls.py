@@ -8,6 +8,12 @@ from django.urls import include, path
 
 from eventcapture.metrics_web import metrics_view
 
+# The admin is the event registry (types, majors, revisions, dead letters and their live numbers),
+# not a generic "Django administration".
+admin.site.site_header = "Event capture"
+admin.site.site_title = "Event capture admin"
+admin.site.index_title = "Event registry"
+
 urlpatterns = [
     path("api/v0/", include("events.urls")),
     path("", include("operations.urls")),

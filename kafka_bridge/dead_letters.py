@@ -49,6 +49,7 @@ from django.utils import timezone
 from eventcapture import metrics
 from kafka_bridge.encoding import EncodingError
 from kafka_bridge.models import DeadLetter
+from kafka_bridge.numbers import Tally, event_counts_record
 from kafka_bridge.producer import DeliveryFailed, OutgoingRecord, records_produce
 from kafka_bridge.queue import QueuedEvent
 from kafka_bridge.registry_client import RegistryRefused, RegistryUnavailable, credentials_redacted
@@ -293,12 +294,17 @@ def _replay_chunk(pks: list[int], report: ReplayReport) -> None:
         # Not the letters' fault: they stay as they are, for the next replay.
         raise ReplayInterrupted(f"replay interrupted after {report.replayed} replayed: {_reason(exc)}", report) from exc
     now = timezone.now()
+    tally = Tally()
     for item in encoded:
         # Compare-and-set: a replay running at the same time may have marked it first.
-        DeadLetter.objects.filter(pk=item.letter.pk, status=DeadLetter.Status.PENDING).update(
+        marked = DeadLetter.objects.filter(pk=item.letter.pk, status=DeadLetter.Status.PENDING).update(
             status=DeadLetter.Status.REPLAYED, replayed_at=now, replayed_schema_id=item.schema_id
         )
+        if marked:
+            # Delivered now (its acceptance was counted when its batch was delivered).
+            tally.delivered(major_id=encoding_target(schema_id=item.schema_id).major_id, at=now, count=1)
         logger.info("dead letter %s replayed with schema id %d", item.letter.event_id, item.schema_id)
+    event_counts_record(tally=tally)
     report.replayed += len(encoded)
     report.later_revision += sum(1 for item in encoded if item.schema_id != item.letter.schema_id)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.conf import settings
 
@@ -17,9 +18,18 @@ from kafka_bridge.registry_client import RegistryRefused
 from kafka_bridge.targets import UnknownSchema, encoding_target
 
 
+@dataclass(frozen=True)
+class DeliveryReport:
+    """What a delivered batch was, for the counts (kafka_bridge/numbers.py): the major id of each
+    schema id whose revision is known, and the events Kafka acknowledged by major id."""
+
+    majors: dict[int, int]
+    delivered: Counter[int]
+
+
 def batch_deliver(
     *, events: Sequence[QueuedEvent], retrying: bool = False, requests: Sequence[RequestSpan] = ()
-) -> None:
+) -> DeliveryReport:
     """Encode and produce every event of a batch, returning once Kafka acknowledged all; raises
     ``DeliveryFailed`` or ``RegistryUnavailable`` (retry the batch). ``retrying``: an earlier
     attempt of this batch may have left dead letters that this one delivers. ``requests``: the
@@ -28,17 +38,26 @@ def batch_deliver(
     undeliverable: list[tuple[QueuedEvent, Exception]] = []
     undeliverable_at: list[int] = []
     type_counts: Counter[str] = Counter()
+    majors: dict[int, int] = {}
+    delivered: Counter[int] = Counter()
     for index, event in enumerate(events):
         try:
             target = encoding_target(schema_id=event.schema_id)
-            value = target.encoder.encode(event.record)
         except (UnknownSchema, EncodingError, RegistryRefused) as exc:
             # Permanent: retrying cannot help. Kept as a dead letter below, logged there.
             undeliverable.append((event, exc))
             undeliverable_at.append(index)
             continue
+        majors[event.schema_id] = target.major_id
+        try:
+            value = target.encoder.encode(event.record)
+        except EncodingError as exc:
+            undeliverable.append((event, exc))
+            undeliverable_at.append(index)
+            continue
         records.append(target.record(event_id=event.event_id, key=event.key, value=value))
         type_counts[target.full_name] += 1
+        delivered[target.major_id] += 1
     if undeliverable:
         # Kept before any record of the batch is produced and acknowledged: a crash in between
         # re-delivers the task, which counts one more attempt; nothing is lost.
@@ -52,3 +71,4 @@ def batch_deliver(
     if retrying:
         failed = {event.event_id for event, _ in undeliverable}
         dead_letters_mark_delivered(event_ids=[event.event_id for event in events if event.event_id not in failed])
+    return DeliveryReport(majors=majors, delivered=delivered)

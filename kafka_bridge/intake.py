@@ -39,6 +39,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import orjson
@@ -51,7 +52,8 @@ from kombu.compression import decompress
 
 from eventcapture import metrics
 from eventcapture.logs import request_ids_bound
-from kafka_bridge.delivery import batch_deliver
+from kafka_bridge.delivery import DeliveryReport, batch_deliver
+from kafka_bridge.numbers import event_counts_record, group_tally
 from kafka_bridge.producer import DeliveryFailed
 from kafka_bridge.queue import (
     DELIVER_QUEUE,
@@ -350,7 +352,7 @@ class Intake:
                 # The take stamped them just now; a retry comes after a wait.
                 self._redis_retrying(lambda: self.queue.hold(group.tags))
             try:
-                batch_deliver(events=events, retrying=retrying or attempt > 1, requests=requests)
+                report = batch_deliver(events=events, retrying=retrying or attempt > 1, requests=requests)
                 break
             except Exception as exc:
                 if not isinstance(exc, TRANSIENT):
@@ -367,6 +369,21 @@ class Intake:
             finally:
                 close_old_connections()
         self._redis_retrying(lambda: self.queue.ack(group.tags))
+        self._count(group, report)
+
+    def _count(self, group: _Group, report: DeliveryReport) -> None:
+        """The group's counts, in one write once its tasks are acknowledged: counting never holds
+        up an acknowledgement, and a group delivered again after a crash is not counted twice."""
+        try:
+            tally = group_tally(
+                tasks=[(task.queued_at, task.events) for task in group.taken],
+                majors=report.majors,
+                delivered=report.delivered,
+                delivered_at=datetime.now(tz=UTC),
+            )
+            event_counts_record(tally=tally)
+        finally:
+            close_old_connections()
 
     def _backoff_holding(self, group: _Group, attempt: int) -> None:
         deadline = time.monotonic() + _backoff(attempt)

@@ -53,3 +53,28 @@ class DeadLetter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type or f'schema {self.schema_id}'} {self.event_id}"
+
+
+class EventCount(models.Model):
+    """One major's events in one hour (UTC): written by the worker once per delivered group, never
+    once per event (``kafka_bridge.numbers``), read by the admin's live numbers."""
+
+    major = models.ForeignKey("registry.EventMajor", on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField(help_text="The hour (UTC, truncated) the counts are of.")
+    accepted = models.PositiveIntegerField(
+        default=0, help_text="Events the worker took from the queue that the web had queued in this hour."
+    )
+    delivered = models.PositiveIntegerField(default=0, help_text="Events Kafka acknowledged in this hour.")
+    last_accepted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the latest of the events counted as accepted here was queued."
+    )
+
+    class Meta:
+        constraints = [
+            # The upsert's conflict target: one row per major and hour.
+            models.UniqueConstraint(fields=["major", "hour"], name="kafka_bridge_eventcount_unique_major_hour"),
+        ]
+        indexes = [models.Index(fields=["hour"], name="kafka_bridge_eventcount_hour")]
+
+    def __str__(self) -> str:
+        return f"major {self.major_id} at {self.hour:%Y-%m-%d %H}:00"

@@ -26,6 +26,8 @@ class EncodingTarget:
     topic: str
     full_name: str
     encoder: Encoder
+    # The major's id: the key of its hourly counts (kafka_bridge.numbers).
+    major_id: int
 
     def record(self, *, event_id: str, key: str, value: bytes) -> OutgoingRecord:
         """The Kafka record of an encoded event: its key, and the ``event_id`` and ``event_type``
@@ -49,6 +51,7 @@ def _target(schema_id: int) -> EncodingTarget:
         topic=revision.major.topic,
         full_name=full_name,
         encoder=Encoder(schema=revision.avro_schema_dict, schema_id=framed_id),
+        major_id=revision.major_id,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from celery import Task, shared_task
@@ -16,6 +17,7 @@ from eventcapture.logs import request_ids_bound
 from kafka_bridge.dead_letters import ReplayInterrupted, dead_letters_replay
 from kafka_bridge.delivery import batch_deliver
 from kafka_bridge.intake import IntakeStep
+from kafka_bridge.numbers import event_counts_record, group_tally
 from kafka_bridge.producer import DeliveryFailed, producer_flush, producer_reset
 from kafka_bridge.queue import (
     DELIVER_TASK,
@@ -57,16 +59,20 @@ def deliver_batch(self: Task[Any, Any], events: list[Any], queued_at: float | No
     # are in a header of the message (kafka_bridge/queue.py), which Celery keeps in its retries.
     header = getattr(self.request, REQUEST_IDS_HEADER, None) or (self.request.headers or {}).get(REQUEST_IDS_HEADER)
     requests = requests_read(header, events=len(events))
+    queued = [QueuedEvent.from_task(item) for item in events]
     with request_ids_bound(request_ids_of(requests)):
         try:
-            batch_deliver(
-                events=[QueuedEvent.from_task(item) for item in events],
-                retrying=self.request.retries > 0,
-                requests=requests,
-            )
+            report = batch_deliver(events=queued, retrying=self.request.retries > 0, requests=requests)
         except (DeliveryFailed, RegistryUnavailable) as exc:
             delivery_stall_report(queued_at=queued_at, now=time.time(), events=len(events), error=exc)
             raise
+    tally = group_tally(
+        tasks=[(queued_at, queued)],
+        majors=report.majors,
+        delivered=report.delivered,
+        delivered_at=datetime.now(tz=UTC),
+    )
+    event_counts_record(tally=tally)
 
 
 def delivery_stall_report(*, queued_at: float | None, now: float, events: int, error: Exception) -> bool:

@@ -8,22 +8,25 @@ only by the actions on their page, and revisions never change.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Max, Model, Prefetch, QuerySet
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from registry.admin_forms import RevisionCompareForm, RevisionForm
 from registry.models import EventMajor, EventType, SchemaRevision
+from registry.numbers import NO_NUMBERS, MajorNumbers, numbers_source
 from registry.presentation import avro_fields, json_schema_fields, pretty_json, schema_diff
 from registry.services import (
     STATUS_TRANSITIONS,
@@ -34,6 +37,7 @@ from registry.services import (
     major_status_set,
     revision_create,
 )
+from registry.templatetags.registry_numbers import last_arrival, pending_dead_letters
 
 REGISTRY_CSS = {"all": ("registry/admin.css",)}
 
@@ -84,6 +88,90 @@ def revision_schemas_context(revision: SchemaRevision) -> dict[str, Any]:
         "json_fields": json_schema_fields(revision.json_schema),
         "avro_fields": avro_fields(avro),
     }
+
+
+# --- Live numbers --------------------------------------------------------------------------------
+
+# Where a list page's objects carry their numbers, set once per page by ``LiveNumbersMixin``.
+NUMBERS_ATTRIBUTE = "_live_numbers"
+DEAD_LETTERS_URL_ATTRIBUTE = "_dead_letters_url"
+NUMBERS_COLUMNS = [
+    "accepted_hour_display",
+    "accepted_day_display",
+    "delivered_hour_display",
+    "delivered_day_display",
+    "last_arrival_display",
+    "pending_dead_letters_display",
+]
+
+
+def numbers_rows(
+    request: HttpRequest, groups: Sequence[tuple[str, Sequence[EventMajor]]]
+) -> list[tuple[str, MajorNumbers, str | None]]:
+    """(label, numbers, pending dead letters' link) for each labelled group of majors, summed over
+    its majors: one look-up for all of them."""
+    source = numbers_source()
+    every_major = [major for _label, majors in groups for major in majors]
+    numbers = source.majors_numbers(majors=every_major, now=timezone.now())
+    rows = []
+    for label, majors in groups:
+        total = sum((numbers.get(major.pk, NO_NUMBERS) for major in majors), NO_NUMBERS)
+        url = (
+            source.dead_letters_url(full_names=[major.full_name for major in majors], user=request.user)
+            if total.pending_dead_letters
+            else None
+        )
+        rows.append((label, total, url))
+    return rows
+
+
+class LiveNumbersMixin:
+    """The live numbers as columns of a list page: looked up once for the whole page (one aggregate
+    query over the hourly counts, one over the dead letters), never once per row."""
+
+    def numbers_majors(self, obj: Any) -> Sequence[EventMajor]:
+        raise NotImplementedError
+
+    def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
+        changelist: ChangeList = super().get_changelist_instance(request)  # type: ignore[misc]
+        # The page's objects, fetched now (the page's queryset keeps them for the template).
+        objects = list(changelist.result_list)
+        rows = numbers_rows(request, [(str(obj.pk), self.numbers_majors(obj)) for obj in objects])
+        for obj, (_label, numbers, url) in zip(objects, rows, strict=True):
+            setattr(obj, NUMBERS_ATTRIBUTE, numbers)
+            setattr(obj, DEAD_LETTERS_URL_ATTRIBUTE, url)
+        return changelist
+
+    @staticmethod
+    def _numbers(obj: Any) -> MajorNumbers:
+        numbers: MajorNumbers = getattr(obj, NUMBERS_ATTRIBUTE, NO_NUMBERS)
+        return numbers
+
+    @admin.display(description="accepted, 1 h")
+    def accepted_hour_display(self, obj: Any) -> int:
+        return self._numbers(obj).accepted_hour
+
+    @admin.display(description="accepted, 24 h")
+    def accepted_day_display(self, obj: Any) -> int:
+        return self._numbers(obj).accepted_day
+
+    @admin.display(description="delivered, 1 h")
+    def delivered_hour_display(self, obj: Any) -> int:
+        return self._numbers(obj).delivered_hour
+
+    @admin.display(description="delivered, 24 h")
+    def delivered_day_display(self, obj: Any) -> int:
+        return self._numbers(obj).delivered_day
+
+    @admin.display(description="last arrival")
+    def last_arrival_display(self, obj: Any) -> SafeString | str:
+        return last_arrival(self._numbers(obj).last_accepted_at)
+
+    @admin.display(description="pending dead letters")
+    def pending_dead_letters_display(self, obj: Any) -> SafeString | str:
+        return pending_dead_letters(
+            self._numbers(obj).pending_dead_letters, getattr(obj, DEAD_LETTERS_URL_ATTRIBUTE, None)
+        )
 
 
 # --- Event types ---------------------------------------------------------------------------------
@@ -165,11 +253,11 @@ class ReadOnlyAdmin(admin.ModelAdmin[_Model]):
 
 
 @admin.register(EventType)
-class EventTypeAdmin(ReadOnlyAdmin[EventType]):
+class EventTypeAdmin(LiveNumbersMixin, ReadOnlyAdmin[EventType]):
     """Read-only: the catalogue folder is the source of types, and `load_schemas` would overwrite
     edits made here."""
 
-    list_display = ["full_name", "topic", "owner", "majors_display"]
+    list_display = ["full_name", "topic", "owner", "majors_display", *NUMBERS_COLUMNS]
     list_filter = [MajorStatusFilter, "topic", "namespace"]
     search_fields = ["namespace", "name", "description", "majors__full_name"]
     fields = ["namespace", "name", "description", "owner", "topic"]
@@ -185,6 +273,26 @@ class EventTypeAdmin(ReadOnlyAdmin[EventType]):
     @admin.display(description="event type", ordering="name")
     def full_name(self, event_type: EventType) -> str:
         return str(event_type)
+
+    def numbers_majors(self, obj: Any) -> Sequence[EventMajor]:
+        return list(obj.majors.all())
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: EventType | None = None,
+    ) -> HttpResponse:
+        if obj is not None:
+            majors = list(obj.majors.all())
+            groups = [(major.full_name, [major]) for major in majors]
+            if len(majors) > 1:
+                groups.append((f"{obj} (all majors)", majors))
+            context["numbers_rows"] = numbers_rows(request, groups)
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     @admin.display(description="majors (status, latest revision, compatibility)")
     def majors_display(self, event_type: EventType) -> SafeString:
@@ -206,7 +314,7 @@ class EventTypeAdmin(ReadOnlyAdmin[EventType]):
 
 
 @admin.register(EventMajor)
-class EventMajorAdmin(admin.ModelAdmin[EventMajor]):
+class EventMajorAdmin(LiveNumbersMixin, admin.ModelAdmin[EventMajor]):
     list_display = [
         "full_name",
         "event_type",
@@ -215,6 +323,7 @@ class EventMajorAdmin(admin.ModelAdmin[EventMajor]):
         "latest_revision_display",
         "revision_count_display",
         "topic_display",
+        *NUMBERS_COLUMNS,
     ]
     list_filter = ["status", "compatibility"]
     search_fields = ["full_name"]
@@ -254,6 +363,9 @@ class EventMajorAdmin(admin.ModelAdmin[EventMajor]):
     @admin.display(description="status", ordering="status")
     def status_display(self, major: EventMajor) -> SafeString:
         return status_badge(major.status)
+
+    def numbers_majors(self, obj: Any) -> Sequence[EventMajor]:
+        return [obj]
 
     # The level's own name (FULL_TRANSITIVE), as the schema-registry API and its clients spell it.
     @admin.display(description="compatibility", ordering="compatibility")
@@ -309,6 +421,7 @@ class EventMajorAdmin(admin.ModelAdmin[EventMajor]):
         revisions = list(major.revisions.order_by("-revision"))
         numbers = sorted(revision.revision for revision in revisions)
         context: dict[str, Any] = {
+            "numbers_rows": numbers_rows(request, [(major.full_name, [major])]),
             "revisions": revisions,
             "example_pretty": None if major.example is None else pretty_json(major.example),
             "can_edit_major": self.has_change_permission(request, major),
