@@ -15,9 +15,17 @@ import redis
 from backports import zstd
 
 from eventcapture.celery import TASK_BODY_SERIALIZER, app, task_body_dumps
-from kafka_bridge.intake import Intake, IntakeQueue, NotADeliveryTask, task_decode
+from kafka_bridge.intake import Intake, IntakeQueue
 from kafka_bridge.producer import producer_reset
-from kafka_bridge.queue import DELIVER_QUEUE, DELIVER_TASK, REPLAY_TASK, QueuedEvent, batch_enqueue
+from kafka_bridge.queue import (
+    DELIVER_QUEUE,
+    DELIVER_TASK,
+    REPLAY_TASK,
+    NotADeliveryTask,
+    QueuedEvent,
+    batch_enqueue,
+    task_decode,
+)
 from tests.factories import nudged_record
 from tests.ports import closed_port
 from tests.queues import queues_purge
