@@ -280,6 +280,8 @@ def promtool(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(PROMTOOL), *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
 
 
+# promtool is built by `make test-tools`, which `make test` runs and `make test-unit` does not.
+@pytest.mark.integration
 def test_promtool_finds_the_rules_and_the_scrape_configuration_valid():
     rules = promtool("check", "rules", str(ALERTS))
     assert rules.returncode == 0, rules.stdout + rules.stderr
@@ -289,6 +291,7 @@ def test_promtool_finds_the_rules_and_the_scrape_configuration_valid():
     assert config.returncode == 0, config.stdout + config.stderr
 
 
+@pytest.mark.integration
 def test_each_alert_fires_when_and_only_when_its_unit_tests_say(tmp_path):
     # The annotations' text is for people (and its templates are checked above); the unit tests
     # check when each alert fires and its labels, so they run on the rules without annotations.
