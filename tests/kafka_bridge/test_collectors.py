@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import orjson
 import pytest
 import redis
+from django.db import connections
 from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.test import APIClient
 
@@ -173,3 +174,31 @@ def test_a_scrape_still_answers_without_pending_dead_letters_when_the_database_c
     body = response.content.decode()
     assert "eventcapture_events_accepted_total" in body
     assert f"# TYPE {PENDING} " not in body
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_scrape_answers_without_pending_dead_letters_when_their_table_is_locked(settings):
+    # Another connection holds the table (PostgreSQL) or the whole file (SQLite): the query gives up
+    # after its timeout (PostgreSQL's statement_timeout; SQLite's own lock timeout) and the scrape
+    # still answers, with the rest of the metrics.
+    settings.HEALTH_CHECK_TIMEOUT = 0.2
+    holder = connections.create_connection("default")
+    try:
+        with holder.cursor() as cursor:
+            if holder.vendor == "postgresql":
+                cursor.execute("BEGIN")
+                cursor.execute(f"LOCK TABLE {DeadLetter._meta.db_table} IN ACCESS EXCLUSIVE MODE")
+            else:
+                cursor.execute("BEGIN EXCLUSIVE")
+
+            response = APIClient().get("/metrics")
+
+            cursor.execute("ROLLBACK")
+    finally:
+        holder.close()
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "eventcapture_queue_depth{" in body
+    assert f"# TYPE {PENDING} " not in body
+    # Once the lock is gone, the same connection reads them again.
+    assert f"# TYPE {PENDING} gauge" in APIClient().get("/metrics").content.decode()
