@@ -60,9 +60,10 @@ def oldest_batches_get(
     raw = client.lindex(prefix + queue, -1)
     if isinstance(raw, bytes):
         try:
-            queued_at = _queued_at(orjson.loads(raw))
+            message = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            queued_at = None
+            message = None
+        queued_at = _queued_at(message) if isinstance(message, dict) else None
         if queued_at is not None:
             queued = max(0.0, now - queued_at)
     taken = 0.0

@@ -114,14 +114,19 @@ def test_batches_a_worker_took_and_kafka_has_not_acknowledged_count_as_taken_not
 
 
 @pytest.mark.integration
-def test_a_message_that_is_no_delivery_task_next_in_the_queue_is_not_taken_for_a_batch(broker):
-    broker.rpush(DELIVER_QUEUE, b'{"headers": {"task": "something.else"}, "body": "e30="}')
-    broker.rpush(DELIVER_QUEUE, b"not json at all")
+@pytest.mark.parametrize(
+    "message",
+    [b'{"headers": {"task": "something.else"}, "body": "e30="}', b"not json at all", b"[1, 2]", b"42"],
+    ids=["another task", "not JSON", "a JSON array", "a JSON number"],
+)
+def test_a_message_that_is_no_delivery_task_next_in_the_queue_is_not_taken_for_a_batch(broker, message):
+    broker.rpush(DELIVER_QUEUE, message)
 
     samples = scrape()
 
-    assert samples[("eventcapture_queue_depth", (("queue", "deliver"),))] == 2
+    assert samples[("eventcapture_queue_depth", (("queue", "deliver"),))] == 1
     assert samples[(AGE, (("state", "queued"),))] == 0
+    assert samples[(AGE, (("state", "taken"),))] == 0
 
 
 @pytest.mark.usefixtures("unreachable_queue")
