@@ -256,6 +256,8 @@ def _task_arguments(message: Mapping[str, Any]) -> tuple[list[Any], dict[str, An
     keeps it in Redis (Celery's message protocol 2): the body base64, compressed or not (the web
     compresses it; Celery's own ``send_task`` does not unless asked), or JSON text as earlier
     versions wrote it."""
+    if not isinstance(message, Mapping):
+        raise NotADeliveryTask(f"a JSON {type(message).__name__}, not a task message, in the {DELIVER_QUEUE} queue")
     headers = message.get("headers") or {}
     if headers.get("task") != DELIVER_TASK:
         raise NotADeliveryTask(f"a {headers.get('task')!r} task in the {DELIVER_QUEUE} queue")
