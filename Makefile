@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install test-tools xapi-client examples run test test-postgres test-unit drills services services-down services-status lint format bench bench-smoke clean openapi clients image
+.PHONY: help install test-tools xapi-client examples promtool run test test-postgres test-unit drills services services-down services-status lint format bench bench-smoke clean openapi clients image
 
 help:
 	@echo "make run              the service with Kafka, Redis, worker and web on 127.0.0.1:8000"
@@ -14,7 +14,7 @@ help:
 	@echo "make services         start Kafka and Redis only;  make services-down  stops them"
 	@echo "make lint             ruff, mypy and the migrations check"
 	@echo "make test-tools       what the tests drive besides the service: the xAPI client library, the consumer"
-	@echo "                      examples, the API client generator and TypeScript (part of make test)"
+	@echo "                      examples, promtool, the API client generator and TypeScript (part of make test)"
 	@echo "make openapi          regenerate openapi.json (the API document of the shipped catalogue)"
 	@echo "make clients          generate the API's TypeScript and Python clients into clients/generated"
 	@echo "make bench            measure the service against ceilings on this machine (docs/benchmarks.md)"
@@ -32,9 +32,21 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 install: $(VENV)/.installed
 	scripts/stack fetch
 
-# What the tests drive besides the service (Node.js and Maven packages): not needed to run it.
-test-tools: xapi-client examples
+# What the tests drive besides the service (Node.js, Maven and Go packages): not needed to run it.
+test-tools: xapi-client examples promtool
 	scripts/clients fetch
+
+# promtool, Prometheus's checker, which tests/test_ops_pack.py runs on ops/prometheus/ (`check
+# rules`, `test rules`, `check config`): built with Go from the Go module proxy at this pinned
+# version (the module's v0.316.0 is Prometheus 3's promtool), once, into $(STACK_DIR)/tools/promtool.
+PROMTOOL_VERSION := v0.316.0
+PROMTOOL_DIR := $(or $(STACK_DIR),.stack)/tools/promtool
+promtool: $(PROMTOOL_DIR)/.$(PROMTOOL_VERSION)
+
+$(PROMTOOL_DIR)/.$(PROMTOOL_VERSION):
+	rm -rf $(PROMTOOL_DIR) && mkdir -p $(PROMTOOL_DIR)
+	GOBIN=$(abspath $(PROMTOOL_DIR)) GOFLAGS=-mod=mod go install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
+	touch $@
 
 # The xAPI client library tests/test_xapi_client.py drives (Node.js), exactly as its lock file pins
 # it; reinstalled only when package.json or the lock file change.

@@ -28,6 +28,7 @@ from typing import Any, Generic, TypeVar
 from wsgiref.simple_server import WSGIServer
 
 import redis
+from django.db import connections
 from django.utils.module_loading import import_string
 from prometheus_client import (
     REGISTRY,
@@ -271,7 +272,11 @@ _exposition_lock = threading.Lock()
 
 def exposition_registry() -> CollectorRegistry:
     """What a scrape reports: every process's metrics (merged from ``PROMETHEUS_MULTIPROC_DIR`` in
-    multiprocess mode, else this process's), plus the queue depth."""
+    multiprocess mode, else this process's), plus the queue depth and the collectors named in
+    ``METRICS_COLLECTORS`` (the apps' gauges read at scrape time: by name, since this package
+    imports none of the apps)."""
+    from django.conf import settings
+
     global _exposition
     with _exposition_lock:
         if _exposition is None:
@@ -281,6 +286,8 @@ def exposition_registry() -> CollectorRegistry:
             else:
                 registry.register(_DefaultRegistry())
             registry.register(QueueDepthCollector())
+            for name in getattr(settings, "METRICS_COLLECTORS", ()):
+                registry.register(import_string(name)())
             _exposition = registry
         return _exposition
 
@@ -314,13 +321,28 @@ def _with_readiness(
     return app
 
 
+def _closing_connections(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    """The database connections a scrape opened (the pending dead letters) closed once it is
+    answered, as Django closes a request's: the exporter answers each request in a new thread."""
+
+    def closing(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        try:
+            return app(environ, start_response)
+        finally:
+            connections.close_all()
+
+    return closing
+
+
 def worker_exporter_start(*, host: str, port: int, readiness: Readiness | None = None) -> WSGIServer:
     """Serve the metrics over HTTP on ``host:port`` from a daemon thread of this process, and
     ``/ready`` from ``readiness`` when given."""
     server, _thread = start_http_server(port, addr=host, registry=exposition_registry())
     metrics_app = server.get_app()
-    if readiness is not None and metrics_app is not None:
-        server.set_app(_with_readiness(metrics_app, readiness))
+    if metrics_app is not None:
+        if readiness is not None:
+            metrics_app = _with_readiness(metrics_app, readiness)
+        server.set_app(_closing_connections(metrics_app))
     return server
 
 

@@ -523,6 +523,12 @@ WORKER_METRICS_HOST: str = env.str("WORKER_METRICS_HOST", default="127.0.0.1")
 WORKER_METRICS_PORT: int = env.int("WORKER_METRICS_PORT", default=9808)
 # What answers the worker's /ready on that port (a function returning a status and a JSON body).
 WORKER_READINESS = "operations.health.worker_readiness_response"
+# Gauges the apps read at scrape time, added to every scrape (web and worker), by name: the oldest
+# undelivered batch's age (Redis) and the pending dead letters (the database).
+METRICS_COLLECTORS = [
+    "kafka_bridge.collectors.OldestBatchCollector",
+    "kafka_bridge.collectors.DeadLettersPendingCollector",
+]
 if not 0 <= WORKER_METRICS_PORT <= 65535:
     raise ImproperlyConfigured(f"WORKER_METRICS_PORT must be a TCP port (0 turns it off), got {WORKER_METRICS_PORT}.")
 # prometheus-client reads PROMETHEUS_MULTIPROC_DIR itself, at import; a folder that is not there

@@ -30,7 +30,6 @@ remote-control commands ``intake_pause`` and ``intake_resume``.
 
 from __future__ import annotations
 
-import base64
 import itertools
 import logging
 import random
@@ -40,15 +39,13 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
-import orjson
 import redis
 from celery import bootsteps
 from celery.worker.control import control_command
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
-from kombu.compression import decompress
 
 from eventcapture import metrics
 from eventcapture.logs import request_ids_bound
@@ -58,11 +55,10 @@ from kafka_bridge.producer import DeliveryFailed
 from kafka_bridge.queue import (
     DELIVER_QUEUE,
     DELIVER_TASK,
-    REQUEST_IDS_HEADER,
     QueuedEvent,
     RequestSpan,
     request_ids_of,
-    requests_read,
+    task_read,
 )
 from kafka_bridge.registry_client import RegistryUnavailable
 
@@ -111,51 +107,6 @@ class Taken:
     retries: int
     # The requests its events came from (one span of no request for a task queued before they were named).
     requests: list[RequestSpan] = field(default_factory=list)
-
-
-class NotADeliveryTask(ValueError):
-    pass
-
-
-class DecodedTask(NamedTuple):
-    events: list[QueuedEvent]
-    queued_at: float | None
-    retries: int
-    requests: list[RequestSpan]
-
-
-def task_decode(raw: bytes) -> tuple[list[QueuedEvent], float | None, int]:
-    """The events, queue time and retry count of a ``deliver_batch`` task message (``task_read``)."""
-    events, queued_at, retries, _requests = task_read(raw)
-    return events, queued_at, retries
-
-
-def task_read(raw: bytes) -> DecodedTask:
-    """The events, queue time, retry count and requests of a ``deliver_batch`` task message as
-    kombu keeps it in Redis (Celery's message protocol 2): the body base64, compressed or not (the
-    web compresses it; Celery's own ``send_task`` does not unless asked), or JSON text as earlier
-    versions wrote it."""
-    message = orjson.loads(raw)
-    headers = message.get("headers") or {}
-    if headers.get("task") != DELIVER_TASK:
-        raise NotADeliveryTask(f"a {headers.get('task')!r} task in the {DELIVER_QUEUE} queue")
-    body = message["body"]
-    if (message.get("properties") or {}).get("body_encoding") == "base64":
-        body = base64.b64decode(body)
-    if headers.get("compression"):
-        # Zstandard as the web writes it; kombu reads whatever its codecs know.
-        try:
-            body = decompress(body, headers["compression"])
-        except Exception as exc:  # each codec has its own error (zstd's is no ValueError)
-            raise ValueError(f"its body cannot be decompressed as {headers['compression']}: {exc}") from exc
-    # Both content types the web has written are JSON: orjson reads either.
-    args, kwargs, _embed = orjson.loads(body)
-    queued_at = kwargs.get("queued_at")
-    events = [QueuedEvent.from_task(item) for item in args[0]]
-    # Put back by kombu after a worker died holding it: an earlier attempt may have left dead letters.
-    redelivered = bool(headers.get("redelivered"))
-    requests = requests_read(headers.get(REQUEST_IDS_HEADER), events=len(events))
-    return DecodedTask(events, queued_at, int(headers.get("retries") or 0) + redelivered, requests)
 
 
 @dataclass

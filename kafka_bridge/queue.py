@@ -1,6 +1,7 @@
 """The web's side of the queue: what an accepted event is while it waits for the worker, and
 putting batches of them in the durable queue (Redis). No Kafka client here: the web never talks to
-Kafka, and the tasks are sent by name.
+Kafka, and the tasks are sent by name. Also what a queued task says when read back
+(``task_decode``, ``task_queued_at``): the worker's intake and the oldest-batch gauge read them.
 
 Group commit: every web process puts its accepted batches in the queue through one ``BatchQueue``.
 A batch that arrives while another thread's publish is in flight waits for it to end; the next
@@ -28,7 +29,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import orjson
@@ -36,6 +37,7 @@ import redis
 from backports import zstd
 from celery.utils.nodenames import anon_nodename
 from django.conf import settings
+from kombu.compression import decompress
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -294,6 +296,70 @@ class TaskWriter:
 
     def put(self, events: list[QueuedEvent], requests: list[RequestSpan]) -> None:
         self.client.lpush(self.key, self.message(events, queued_at=time.time(), requests=requests))
+
+
+# --- Reading a queued task back (the worker's intake, the oldest-batch gauge) -----------------------
+
+
+class NotADeliveryTask(ValueError):
+    pass
+
+
+def _task_arguments(message: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any], Mapping[str, Any]]:
+    """The arguments, keyword arguments and headers of a ``deliver_batch`` task message as kombu
+    keeps it in Redis (Celery's message protocol 2): the body base64, compressed or not (the web
+    compresses it; Celery's own ``send_task`` does not unless asked), or JSON text as earlier
+    versions wrote it."""
+    if not isinstance(message, Mapping):
+        raise NotADeliveryTask(f"a JSON {type(message).__name__}, not a task message, in the {DELIVER_QUEUE} queue")
+    headers = message.get("headers") or {}
+    if headers.get("task") != DELIVER_TASK:
+        raise NotADeliveryTask(f"a {headers.get('task')!r} task in the {DELIVER_QUEUE} queue")
+    body = message["body"]
+    if (message.get("properties") or {}).get("body_encoding") == "base64":
+        body = base64.b64decode(body)
+    if headers.get("compression"):
+        # Zstandard as the web writes it; kombu reads whatever its codecs know.
+        try:
+            body = decompress(body, headers["compression"])
+        except Exception as exc:  # each codec has its own error (zstd's is no ValueError)
+            raise ValueError(f"its body cannot be decompressed as {headers['compression']}: {exc}") from exc
+    # Both content types the web has written are JSON: orjson reads either.
+    args, kwargs, _embed = orjson.loads(body)
+    return args, kwargs, headers
+
+
+class DecodedTask(NamedTuple):
+    events: list[QueuedEvent]
+    queued_at: float | None
+    retries: int
+    requests: list[RequestSpan]
+
+
+def task_decode(raw: bytes) -> tuple[list[QueuedEvent], float | None, int]:
+    """The events, queue time and retry count of a ``deliver_batch`` task message (``task_read``)."""
+    events, queued_at, retries, _requests = task_read(raw)
+    return events, queued_at, retries
+
+
+def task_read(raw: bytes) -> DecodedTask:
+    """The events, queue time, retry count and requests of a ``deliver_batch`` task message (see
+    ``_task_arguments``)."""
+    args, kwargs, headers = _task_arguments(orjson.loads(raw))
+    queued_at = kwargs.get("queued_at")
+    events = [QueuedEvent.from_task(item) for item in args[0]]
+    # Put back by kombu after a worker died holding it: an earlier attempt may have left dead letters.
+    redelivered = bool(headers.get("redelivered"))
+    requests = requests_read(headers.get(REQUEST_IDS_HEADER), events=len(events))
+    return DecodedTask(events, queued_at, int(headers.get("retries") or 0) + redelivered, requests)
+
+
+def task_queued_at(message: Mapping[str, Any]) -> float | None:
+    """When the web queued a ``deliver_batch`` task (seconds since the epoch, by the web's clock),
+    from its message already parsed; None when the task does not say. The events are not built."""
+    _args, kwargs, _headers = _task_arguments(message)
+    queued_at = kwargs.get("queued_at")
+    return float(queued_at) if isinstance(queued_at, int | float) else None
 
 
 def _deliver_task_send(events: list[QueuedEvent], requests: list[RequestSpan]) -> None:

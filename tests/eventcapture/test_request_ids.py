@@ -17,8 +17,7 @@ from rest_framework.test import APIClient
 from eventcapture.celery import app
 from eventcapture.logs import JsonFormatter, RequestIdFilter
 from eventcapture.request_ids import REQUEST_ID_MAX_LENGTH
-from kafka_bridge.intake import task_read
-from kafka_bridge.queue import DELIVER_QUEUE
+from kafka_bridge.queue import DELIVER_QUEUE, task_read
 from tests.factories import batch, nudged
 from tests.queues import queues_purge
 

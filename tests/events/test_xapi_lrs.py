@@ -22,8 +22,7 @@ from rest_framework.test import APIClient
 from eventcapture.celery import app
 from eventcapture.ratelimits import throttling_reset
 from events.throttling import ClientIpRateThrottle, UserRateThrottle
-from kafka_bridge.intake import task_decode
-from kafka_bridge.queue import DELIVER_QUEUE, QueuedEvent
+from kafka_bridge.queue import DELIVER_QUEUE, QueuedEvent, task_decode
 from tests.queues import queues_purge
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("catalogue", "empty_queue")]

@@ -16,9 +16,18 @@ from backports import zstd
 
 from eventcapture.celery import TASK_BODY_SERIALIZER, app, task_body_dumps
 from eventcapture.logs import request_id_bound
-from kafka_bridge.intake import Intake, IntakeQueue, NotADeliveryTask, task_decode, task_read
+from kafka_bridge.intake import Intake, IntakeQueue
 from kafka_bridge.producer import producer_reset
-from kafka_bridge.queue import DELIVER_QUEUE, DELIVER_TASK, REPLAY_TASK, QueuedEvent, batch_enqueue
+from kafka_bridge.queue import (
+    DELIVER_QUEUE,
+    DELIVER_TASK,
+    REPLAY_TASK,
+    NotADeliveryTask,
+    QueuedEvent,
+    batch_enqueue,
+    task_decode,
+    task_read,
+)
 from tests.factories import nudged_record
 from tests.ports import closed_port
 from tests.queues import queues_purge
@@ -206,6 +215,22 @@ def test_giving_back_puts_tasks_at_the_head_of_the_queue_in_their_order(broker, 
 
     assert broker.hlen("unacked") == 0
     assert [len(task_decode(raw)[0]) for _, raw in intake_queue.take(10)] == [1, 2, 3]
+
+
+def test_a_message_that_is_json_but_no_task_goes_to_celerys_queue_and_the_batches_taken_with_it_are_delivered(
+    broker, intake_queue
+):
+    broker.lpush(DELIVER_QUEUE, b"[1, 2]")
+    batch_enqueue(events=events(2))
+    with pytest.raises(NotADeliveryTask, match="a JSON list, not a task message"):
+        task_decode(b"[1, 2]")
+    intake = Intake(intake_queue, concurrency=1, visibility_timeout=3600, celery_queue="celery")
+
+    taken = intake._take()
+
+    assert [len(task.events) for task in taken] == [2]
+    assert set(broker.hkeys("unacked")) == {taken[0].tag.encode()}
+    assert broker.lrange("celery", 0, -1) == [b"[1, 2]"]
 
 
 def test_a_message_that_is_not_a_delivery_task_goes_to_celerys_own_queue(broker, intake_queue):

@@ -1,0 +1,123 @@
+"""The bridge's gauges read at scrape time: the oldest undelivered batch's age, from Redis, and the
+pending dead letters, from the database. Named in ``METRICS_COLLECTORS``, so every scrape of the
+web's ``/metrics`` and of the worker's exporter reports them (``eventcapture.metrics`` imports none
+of the apps, and builds these by name).
+
+A scrape stays bounded and never fails for them: each wait on Redis is within
+``QUEUE_DEPTH_TIMEOUT``, the query within ``HEALTH_CHECK_TIMEOUT`` (PostgreSQL cancels it); a gauge
+that cannot be read is left out of that scrape, and a warning logged at most once a minute.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+
+import redis
+from django.conf import settings
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from eventcapture.metrics import QUEUE_DEPTH_TIMEOUT, UNKNOWN
+
+logger = logging.getLogger(__name__)
+
+OLDEST_BATCH_AGE = "eventcapture_oldest_batch_age_seconds"
+DEAD_LETTERS_PENDING = "eventcapture_dead_letters_pending"
+_WARN_EVERY = 60.0
+
+
+class _Warnings:
+    """A warning at most once a minute: a scrape every few seconds must not flood the log."""
+
+    def __init__(self) -> None:
+        self._at = float("-inf")
+
+    def warn(self, message: str, exc: BaseException) -> None:
+        now = time.monotonic()
+        if now - self._at >= _WARN_EVERY:
+            self._at = now
+            logger.warning(message, type(exc).__name__)
+
+
+class OldestBatchCollector(Collector):
+    """``eventcapture_oldest_batch_age_seconds{state}``: the age of the oldest undelivered batch
+    ``queued`` (waiting in the ``deliver`` queue) and ``taken`` (taken by a worker, not yet
+    acknowledged by Kafka); 0 when there is none (see ``kafka_bridge.selectors.oldest_batches_get``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: dict[str, redis.Redis] = {}
+        self._warnings = _Warnings()
+
+    def _client(self, url: str) -> redis.Redis:
+        with self._lock:
+            client = self._clients.get(url)
+            if client is None:
+                client = self._clients[url] = redis.Redis.from_url(
+                    url, socket_connect_timeout=QUEUE_DEPTH_TIMEOUT, socket_timeout=QUEUE_DEPTH_TIMEOUT
+                )
+            return client
+
+    def collect(self) -> Iterable[Metric]:
+        from eventcapture.celery import app
+
+        # Where the web publishes the tasks, as for the queue depth.
+        url = str(app.conf.broker_write_url)
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            return []
+        options = app.conf.broker_transport_options or {}
+        try:
+            # Here, not at import: the exposition may be built (and scraped) before the apps are loaded.
+            from kafka_bridge.selectors import oldest_batches_get
+
+            oldest = oldest_batches_get(
+                client=self._client(url),
+                prefix=str(options.get("global_keyprefix", "")),
+                unacked_key=str(options.get("unacked_key", "unacked")),
+                now=time.time(),
+            )
+        except Exception as exc:  # any failure must leave the rest of the scrape intact
+            self._warnings.warn("oldest batch age not reported: the Celery broker could not be read (%s)", exc)
+            return []
+        family = GaugeMetricFamily(
+            OLDEST_BATCH_AGE,
+            "Seconds since the oldest undelivered batch was queued: waiting in the deliver queue (queued), "
+            "or taken by a worker and not yet acknowledged by Kafka (taken); 0 when there is none.",
+            labels=["state"],
+        )
+        family.add_metric(["queued"], oldest.queued)
+        family.add_metric(["taken"], oldest.taken)
+        return [family]
+
+
+class DeadLettersPendingCollector(Collector):
+    """``eventcapture_dead_letters_pending{event_type}``: dead letters neither replayed nor
+    delivered, per event type (``unknown`` when its revision could not be loaded); no series for a
+    type with none."""
+
+    def __init__(self) -> None:
+        self._warnings = _Warnings()
+
+    def collect(self) -> Iterable[Metric]:
+        try:
+            from kafka_bridge.selectors import dead_letters_pending_count
+
+            counts = dead_letters_pending_count(timeout=settings.HEALTH_CHECK_TIMEOUT)
+        except Exception as exc:  # any failure must leave the rest of the scrape intact
+            self._warnings.warn("pending dead letters not reported: the database could not be read (%s)", exc)
+            return []
+        by_type: dict[str, int] = {}
+        for event_type, count in counts.items():
+            label = event_type or UNKNOWN
+            by_type[label] = by_type.get(label, 0) + count
+        family = GaugeMetricFamily(
+            DEAD_LETTERS_PENDING,
+            "Dead letters waiting for a replay (neither replayed nor delivered), by event type.",
+            labels=["event_type"],
+        )
+        for event_type, count in sorted(by_type.items()):
+            family.add_metric([event_type], count)
+        return [family]
