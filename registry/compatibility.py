@@ -65,7 +65,7 @@ def _field_path(schema: Any, location: str) -> str:
             names.append(node["name"])
             index += 2
             continue
-        if isinstance(node, list) and part.isdigit():
+        if isinstance(node, list) and part.isascii() and part.isdigit():
             node = node[int(part)]
         elif isinstance(node, dict):
             node = node.get(part)

@@ -87,7 +87,7 @@ def _version(value: str) -> int | None:
     """A version path segment: a number, or None for ``latest`` (or Confluent's ``-1``)."""
     if value in ("latest", "-1"):
         return None
-    if value.isdigit() and 1 <= int(value) <= _MAX_ID:
+    if value.isascii() and value.isdigit() and 1 <= int(value) <= _MAX_ID:
         return int(value)
     raise errors.InvalidVersion(
         f"The specified version '{value}' is not a valid version id. "

@@ -316,8 +316,9 @@ def test_purging_deletes_settled_dead_letters_past_the_retention_and_pending_one
     assert set(DeadLetter.objects.values_list("pk", flat=True)) == {new_replayed.pk}
     call_command("purge_dead_letters", "--older-than", "1", stdout=out)
     assert DeadLetter.objects.count() == 0
-    with pytest.raises(CommandError, match="not a positive number of days"):
-        call_command("purge_dead_letters", "--older-than", "0")
+    for days in ("0", "³"):
+        with pytest.raises(CommandError, match="not a positive number of days"):
+            call_command("purge_dead_letters", "--older-than", days)
 
 
 @pytest.fixture

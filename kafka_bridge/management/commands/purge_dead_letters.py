@@ -12,7 +12,7 @@ from kafka_bridge.dead_letters import dead_letters_purge
 
 
 def _days(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:
         raise CommandError(f"--older-than {value!r} is not a positive number of days")
     return int(value)
 
