@@ -513,6 +513,13 @@ if not EVENT_COUNTS_WRITE_TIMEOUT > 0:
     raise ImproperlyConfigured(
         f"EVENT_COUNTS_WRITE_TIMEOUT must be a positive number of seconds, got {EVENT_COUNTS_WRITE_TIMEOUT}."
     )
+# How often a worker process writes the counts of the groups it delivered meanwhile (seconds; 0:
+# every group at once). One write per group costs a loaded machine dearly (kafka_bridge/numbers.py).
+EVENT_COUNTS_FLUSH_SECONDS: float = env.float("EVENT_COUNTS_FLUSH_SECONDS", default=5.0)
+if not EVENT_COUNTS_FLUSH_SECONDS >= 0:
+    raise ImproperlyConfigured(
+        f"EVENT_COUNTS_FLUSH_SECONDS must be 0 or a positive number of seconds, got {EVENT_COUNTS_FLUSH_SECONDS}."
+    )
 
 # --- Metrics (eventcapture/metrics.py) ------------------------------------------------------------
 # Empty: /metrics is open (for loopback and private networks); set: it needs `Authorization: Bearer

@@ -50,7 +50,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections
 from eventcapture import metrics
 from eventcapture.logs import request_ids_bound
 from kafka_bridge.delivery import DeliveryReport, batch_deliver
-from kafka_bridge.numbers import event_counts_record, group_tally
+from kafka_bridge.numbers import event_counts_count, group_tally
 from kafka_bridge.producer import DeliveryFailed
 from kafka_bridge.queue import (
     DELIVER_QUEUE,
@@ -332,7 +332,7 @@ class Intake:
                 delivered=report.delivered,
                 delivered_at=datetime.now(tz=UTC),
             )
-            event_counts_record(tally=tally)
+            event_counts_count(tally=tally)
         finally:
             close_old_connections()
 

@@ -10,14 +10,14 @@ from typing import Any
 from celery import Task, shared_task
 from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, close_old_connections
 
 from eventcapture.celery import TASK_BODY_SERIALIZER, app
 from eventcapture.logs import request_ids_bound
 from kafka_bridge.dead_letters import ReplayInterrupted, dead_letters_replay
 from kafka_bridge.delivery import batch_deliver
 from kafka_bridge.intake import IntakeStep
-from kafka_bridge.numbers import event_counts_record, group_tally
+from kafka_bridge.numbers import event_counts_count, event_counts_flush, group_tally
 from kafka_bridge.producer import DeliveryFailed, producer_flush, producer_reset
 from kafka_bridge.queue import (
     DELIVER_TASK,
@@ -72,7 +72,7 @@ def deliver_batch(self: Task[Any, Any], events: list[Any], queued_at: float | No
         delivered=report.delivered,
         delivered_at=datetime.now(tz=UTC),
     )
-    event_counts_record(tally=tally)
+    event_counts_count(tally=tally)
 
 
 def delivery_stall_report(*, queued_at: float | None, now: float, events: int, error: Exception) -> bool:
@@ -115,3 +115,12 @@ def _producer_on_shutdown(**_: Any) -> None:
     # After the pool finished the batches in hand: deliver what is still buffered. The thread pool
     # shares the worker's process (worker_shutdown); a prefork child has its own (worker_process_shutdown).
     producer_flush()
+
+
+@worker_shutdown.connect
+def _counts_on_shutdown(**_: Any) -> None:
+    # After the intake stopped: the live numbers' counts still pending in this process are written.
+    try:
+        event_counts_flush()
+    finally:
+        close_old_connections()

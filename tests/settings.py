@@ -9,6 +9,9 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
 # A Redis database of its own, so tests never consume tasks queued by `make run`.
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("REGISTRY_CACHE_SECONDS", "0")
+# The live numbers written as each group is delivered, so tests read them at once (the buffered
+# writes have tests of their own).
+os.environ.setdefault("EVENT_COUNTS_FLUSH_SECONDS", "0")
 # Rate-limit counters in a Redis database of their own; limits the suite never reaches (the
 # rate-limit tests set their own low ones).
 os.environ.setdefault("RATELIMIT_CACHE_URL", "redis://127.0.0.1:6379/14")

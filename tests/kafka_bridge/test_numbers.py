@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.db import DEFAULT_DB_ALIAS, connection, connections
-from django.test import Client
+from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -25,7 +25,15 @@ from eventcapture.celery import app
 from kafka_bridge.dead_letters import dead_letters_replay
 from kafka_bridge.intake import Intake, _Group
 from kafka_bridge.models import DeadLetter, EventCount
-from kafka_bridge.numbers import Tally, event_counts_add, event_counts_purge, event_counts_record, group_tally, hour_of
+from kafka_bridge.numbers import (
+    PendingCounts,
+    Tally,
+    event_counts_add,
+    event_counts_purge,
+    event_counts_record,
+    group_tally,
+    hour_of,
+)
 from kafka_bridge.queue import QueuedEvent, TaskWriter
 from registry.models import EventMajor
 from tests.factories import nudged, nudged_record
@@ -175,6 +183,59 @@ def test_a_groups_counts_are_written_in_one_statement_and_added_to_what_the_rows
         (nudged_id, NOON): (42, 42, NOON + timedelta(minutes=39)),
         (highlight_id, NOON - timedelta(hours=1)): (1, 0, NOON - timedelta(minutes=1)),
     }
+
+
+def test_tallies_add_up():
+    first, second = Tally(), Tally()
+    first.accepted(major_id=1, queued_at=NOON + timedelta(minutes=5), count=3)
+    first.delivered(major_id=1, at=NOON, count=2)
+    second.accepted(major_id=1, queued_at=NOON + timedelta(minutes=9), count=4)
+    second.accepted(major_id=2, queued_at=NOON - timedelta(minutes=1), count=1)
+    second.delivered(major_id=1, at=NOON, count=5)
+
+    first.add(second)
+
+    assert {key: (row.accepted, row.delivered, row.last_accepted_at) for key, row in first.rows.items()} == {
+        (1, NOON): (7, 7, NOON + timedelta(minutes=9)),
+        (2, NOON - timedelta(hours=1)): (1, 0, NOON - timedelta(minutes=1)),
+    }
+
+
+@pytest.mark.django_db
+@override_settings(EVENT_COUNTS_FLUSH_SECONDS=3600)
+def test_groups_counted_between_two_writes_are_written_together(catalogue):
+    pending = PendingCounts()
+    nudged_id = major_id(NUDGED)
+    with CaptureQueriesContext(connection) as queries:
+        for minute in range(3):
+            tally = Tally()
+            tally.accepted(major_id=nudged_id, queued_at=NOON + timedelta(minutes=minute), count=10)
+            tally.delivered(major_id=nudged_id, at=NOON + timedelta(minutes=minute), count=10)
+            pending.count(tally)
+    assert count_writes(queries) == 0
+    assert rows() == {}
+
+    with CaptureQueriesContext(connection) as queries:
+        assert pending.flush() is True
+    assert count_writes(queries) == 1
+    assert rows() == {(nudged_id, NOON): (30, 30, NOON + timedelta(minutes=2))}
+    # Nothing left: a second flush writes nothing.
+    with CaptureQueriesContext(connection) as queries:
+        assert pending.flush() is True
+    assert count_writes(queries) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(EVENT_COUNTS_FLUSH_SECONDS=0.2)
+def test_pending_counts_are_written_by_the_timer_without_more_traffic(committed_catalogue):
+    pending = PendingCounts()
+    tally = Tally()
+    tally.accepted(major_id=major_id(NUDGED), queued_at=NOON, count=7)
+    tally.delivered(major_id=major_id(NUDGED), at=NOON, count=7)
+    pending.count(tally)
+
+    wait_for(lambda: bool(rows()), timeout=30, what="the timer's write")
+    assert rows() == {(major_id(NUDGED), NOON): (7, 7, NOON)}
 
 
 @pytest.mark.django_db
