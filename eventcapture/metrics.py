@@ -191,7 +191,47 @@ def task_retried(*, task: str, exception: str) -> None:
 
 # --- Queue depth, read from Redis at scrape time --------------------------------------------------
 QUEUE_DEPTH_TIMEOUT = 0.5
-_QUEUE_DEPTH_WARN_EVERY = 60.0
+_SCRAPE_WARN_EVERY = 60.0
+
+
+class ScrapeWarning:
+    """A warning logged at most once a minute: a scrape every few seconds must not flood the log
+    with the same failure."""
+
+    def __init__(self) -> None:
+        self._at = float("-inf")
+
+    def warn(self, message: str, exc: BaseException) -> None:
+        """``message`` with one ``%s``: the exception's type."""
+        now = time.monotonic()
+        if now - self._at >= _SCRAPE_WARN_EVERY:
+            self._at = now
+            logger.warning(message, type(exc).__name__)
+
+
+class BrokerRedis:
+    """The Redis the web publishes Celery tasks to, for collectors that read it at scrape time:
+    one client per URL, every wait within ``QUEUE_DEPTH_TIMEOUT``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: dict[str, redis.Redis] = {}
+
+    def get(self) -> tuple[redis.Redis, dict[str, Any]] | None:
+        """The client and Celery's broker transport options; None when the broker is not Redis."""
+        from eventcapture.celery import app
+
+        # Where the API publishes tasks (Celery's write URL falls back to the broker URL itself).
+        url = str(app.conf.broker_write_url)
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            return None
+        with self._lock:
+            client = self._clients.get(url)
+            if client is None:
+                client = self._clients[url] = redis.Redis.from_url(
+                    url, socket_connect_timeout=QUEUE_DEPTH_TIMEOUT, socket_timeout=QUEUE_DEPTH_TIMEOUT
+                )
+        return client, dict(app.conf.broker_transport_options or {})
 
 
 class QueueDepthCollector(Collector):
@@ -200,35 +240,23 @@ class QueueDepthCollector(Collector):
     of that scrape (a warning is logged at most once a minute); the scrape itself never fails."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._clients: dict[str, redis.Redis] = {}
-        self._warned_at = float("-inf")
-
-    def _client(self, url: str) -> redis.Redis:
-        with self._lock:
-            client = self._clients.get(url)
-            if client is None:
-                client = self._clients[url] = redis.Redis.from_url(
-                    url, socket_connect_timeout=QUEUE_DEPTH_TIMEOUT, socket_timeout=QUEUE_DEPTH_TIMEOUT
-                )
-            return client
+        self._broker = BrokerRedis()
+        self._warning = ScrapeWarning()
 
     def depths(self) -> dict[str, int] | None:
         """Waiting tasks per queue, or None when they cannot be read."""
         from eventcapture.celery import app
 
-        # Where the API publishes tasks (Celery's write URL falls back to the broker URL itself).
-        url = str(app.conf.broker_write_url)
-        if not url.startswith(("redis://", "rediss://", "unix://")):
+        broker = self._broker.get()
+        if broker is None:
             return None
-        options = app.conf.broker_transport_options or {}
+        client, options = broker
         prefix = str(options.get("global_keyprefix", ""))
         routes = app.conf.task_routes if isinstance(app.conf.task_routes, dict) else {}
         routed = {str(route["queue"]) for route in routes.values() if isinstance(route, dict) and "queue" in route}
         queues = sorted(set(app.amqp.queues) | {str(app.conf.task_default_queue)} | routed)
         # Kombu keeps a queue's messages in one list per priority step: `celery`, `celery\x06\x163`, ...
         steps = list(options.get("priority_steps", [0, 3, 6, 9]))
-        client = self._client(url)
         try:
             pipe = client.pipeline(transaction=False)
             for queue in queues:
@@ -236,10 +264,7 @@ class QueueDepthCollector(Collector):
                     pipe.llen(f"{prefix}{queue}\x06\x16{step}" if step else f"{prefix}{queue}")
             lengths = pipe.execute()
         except Exception as exc:  # any failure must leave the rest of the scrape intact
-            now = time.monotonic()
-            if now - self._warned_at >= _QUEUE_DEPTH_WARN_EVERY:
-                self._warned_at = now
-                logger.warning("queue depth not reported: the Celery broker did not answer (%s)", type(exc).__name__)
+            self._warning.warn("queue depth not reported: the Celery broker did not answer (%s)", exc)
             return None
         return {queue: sum(lengths[i * len(steps) : (i + 1) * len(steps)]) for i, queue in enumerate(queues)}
 

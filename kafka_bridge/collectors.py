@@ -11,35 +11,19 @@ that cannot be read is left out of that scrape, and a warning logged at most onc
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Iterable
 
-import redis
 from django.conf import settings
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from eventcapture.metrics import QUEUE_DEPTH_TIMEOUT, UNKNOWN
+from eventcapture.metrics import UNKNOWN, BrokerRedis, ScrapeWarning
 
 logger = logging.getLogger(__name__)
 
 OLDEST_BATCH_AGE = "eventcapture_oldest_batch_age_seconds"
 DEAD_LETTERS_PENDING = "eventcapture_dead_letters_pending"
-_WARN_EVERY = 60.0
-
-
-class _Warnings:
-    """A warning at most once a minute: a scrape every few seconds must not flood the log."""
-
-    def __init__(self) -> None:
-        self._at = float("-inf")
-
-    def warn(self, message: str, exc: BaseException) -> None:
-        now = time.monotonic()
-        if now - self._at >= _WARN_EVERY:
-            self._at = now
-            logger.warning(message, type(exc).__name__)
 
 
 class OldestBatchCollector(Collector):
@@ -48,39 +32,26 @@ class OldestBatchCollector(Collector):
     acknowledged by Kafka); 0 when there is none (see ``kafka_bridge.selectors.oldest_batches_get``)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._clients: dict[str, redis.Redis] = {}
-        self._warnings = _Warnings()
-
-    def _client(self, url: str) -> redis.Redis:
-        with self._lock:
-            client = self._clients.get(url)
-            if client is None:
-                client = self._clients[url] = redis.Redis.from_url(
-                    url, socket_connect_timeout=QUEUE_DEPTH_TIMEOUT, socket_timeout=QUEUE_DEPTH_TIMEOUT
-                )
-            return client
+        self._broker = BrokerRedis()
+        self._warning = ScrapeWarning()
 
     def collect(self) -> Iterable[Metric]:
-        from eventcapture.celery import app
-
-        # Where the web publishes the tasks, as for the queue depth.
-        url = str(app.conf.broker_write_url)
-        if not url.startswith(("redis://", "rediss://", "unix://")):
-            return []
-        options = app.conf.broker_transport_options or {}
         try:
+            broker = self._broker.get()
+            if broker is None:
+                return []
+            client, options = broker
             # Here, not at import: the exposition may be built (and scraped) before the apps are loaded.
             from kafka_bridge.selectors import oldest_batches_get
 
             oldest = oldest_batches_get(
-                client=self._client(url),
+                client=client,
                 prefix=str(options.get("global_keyprefix", "")),
                 unacked_key=str(options.get("unacked_key", "unacked")),
                 now=time.time(),
             )
         except Exception as exc:  # any failure must leave the rest of the scrape intact
-            self._warnings.warn("oldest batch age not reported: the Celery broker could not be read (%s)", exc)
+            self._warning.warn("oldest batch age not reported: the Celery broker could not be read (%s)", exc)
             return []
         family = GaugeMetricFamily(
             OLDEST_BATCH_AGE,
@@ -99,7 +70,7 @@ class DeadLettersPendingCollector(Collector):
     type with none."""
 
     def __init__(self) -> None:
-        self._warnings = _Warnings()
+        self._warning = ScrapeWarning()
 
     def collect(self) -> Iterable[Metric]:
         try:
@@ -107,7 +78,7 @@ class DeadLettersPendingCollector(Collector):
 
             counts = dead_letters_pending_count(timeout=settings.HEALTH_CHECK_TIMEOUT)
         except Exception as exc:  # any failure must leave the rest of the scrape intact
-            self._warnings.warn("pending dead letters not reported: the database could not be read (%s)", exc)
+            self._warning.warn("pending dead letters not reported: the database could not be read (%s)", exc)
             return []
         by_type: dict[str, int] = {}
         for event_type, count in counts.items():
