@@ -1,7 +1,7 @@
 """The web's side of the queue: what an accepted event is while it waits for the worker, and
 putting batches of them in the durable queue (Redis). No Kafka client here: the web never talks to
 Kafka, and the tasks are sent by name. Also what a queued task says when read back
-(``task_decode``, ``task_queued_at``): the worker's intake and the oldest-batch gauge read them.
+(``task_read``, ``task_queued_at``): the worker's intake and the oldest-batch gauge read them.
 
 Group commit: every web process puts its accepted batches in the queue through one ``BatchQueue``.
 A batch that arrives while another thread's publish is in flight waits for it to end; the next
@@ -334,12 +334,6 @@ class DecodedTask(NamedTuple):
     queued_at: float | None
     retries: int
     requests: list[RequestSpan]
-
-
-def task_decode(raw: bytes) -> tuple[list[QueuedEvent], float | None, int]:
-    """The events, queue time and retry count of a ``deliver_batch`` task message (``task_read``)."""
-    events, queued_at, retries, _requests = task_read(raw)
-    return events, queued_at, retries
 
 
 def task_read(raw: bytes) -> DecodedTask:

@@ -22,7 +22,7 @@ from rest_framework.test import APIClient
 from eventcapture.celery import app
 from eventcapture.ratelimits import throttling_reset
 from events.throttling import ClientIpRateThrottle, UserRateThrottle
-from kafka_bridge.queue import DELIVER_QUEUE, QueuedEvent, task_decode
+from kafka_bridge.queue import DELIVER_QUEUE, QueuedEvent, task_read
 from tests.queues import queues_purge
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("catalogue", "empty_queue")]
@@ -47,7 +47,7 @@ def queued() -> list[QueuedEvent]:
     try:
         while (raw := client.rpop(DELIVER_QUEUE)) is not None:
             assert isinstance(raw, bytes)
-            events.extend(task_decode(raw)[0])
+            events.extend(task_read(raw).events)
     finally:
         client.close()
     return events

@@ -25,7 +25,6 @@ from kafka_bridge.queue import (
     NotADeliveryTask,
     QueuedEvent,
     batch_enqueue,
-    task_decode,
     task_read,
 )
 from tests.factories import nudged_record
@@ -64,7 +63,7 @@ def test_it_takes_the_queued_tasks_in_one_step_and_keeps_each_where_kombu_keeps_
     taken = intake_queue.take(10)
 
     assert broker.llen(DELIVER_QUEUE) == 0
-    assert [len(task_decode(raw)[0]) for _, raw in taken] == [1, 2, 3]  # oldest first
+    assert [len(task_read(raw).events) for _, raw in taken] == [1, 2, 3]  # oldest first
     kept = broker.hgetall("unacked")
     assert set(kept) == {tag.encode() for tag, _ in taken}
     for tag, raw in taken:
@@ -90,7 +89,7 @@ def test_a_task_decodes_to_the_events_the_web_queued():
         client.close()
     assert isinstance(raw, bytes)
 
-    decoded, queued_at, retries = task_decode(raw)
+    decoded, queued_at, retries, _requests = task_read(raw)
 
     assert decoded == queued
     assert queued_at is not None
@@ -111,7 +110,7 @@ def test_tasks_queued_before_bodies_were_compressed_still_decode():
         }
     )
 
-    assert task_decode(raw) == (queued, 2.0, 1)
+    assert task_read(raw)[:3] == (queued, 2.0, 1)
     # Nor did they name the requests their events came from.
     assert task_read(raw).requests == [(None, 2)]
 
@@ -126,7 +125,7 @@ def test_a_task_whose_body_does_not_decompress_is_not_a_readable_delivery_task()
     )
 
     with pytest.raises(ValueError, match="cannot be decompressed as application/zstd"):
-        task_decode(raw)
+        task_read(raw)
 
 
 def test_the_web_writes_the_message_celerys_send_task_would_write_and_kombu_reads_it(broker):
@@ -145,7 +144,7 @@ def test_the_web_writes_the_message_celerys_send_task_would_write_and_kombu_read
     )
     ours_raw, celerys_raw = broker.lindex(DELIVER_QUEUE, 1), broker.lindex(DELIVER_QUEUE, 0)
     # The intake reads both, and the request the events came from.
-    assert task_decode(ours_raw)[0] == task_decode(celerys_raw)[0] == queued
+    assert task_read(ours_raw).events == task_read(celerys_raw).events == queued
     assert task_read(ours_raw).requests == task_read(celerys_raw).requests == [("req-1", 2)]
     ours, celerys = orjson.loads(ours_raw), orjson.loads(celerys_raw)
 
@@ -189,7 +188,7 @@ def test_kombu_gives_back_the_tasks_a_dead_worker_held_once_they_are_older_than_
     assert broker.hlen("unacked") == 0
     [(again_tag, again)] = intake_queue.take(10)
     assert again_tag == tag
-    decoded, _queued_at, retries = task_decode(again)
+    decoded, _queued_at, retries, _requests = task_read(again)
     assert len(decoded) == 2
     assert retries == 1  # redelivered: an earlier attempt may have left dead letters
 
@@ -214,7 +213,7 @@ def test_giving_back_puts_tasks_at_the_head_of_the_queue_in_their_order(broker, 
     intake_queue.give_back(taken)
 
     assert broker.hlen("unacked") == 0
-    assert [len(task_decode(raw)[0]) for _, raw in intake_queue.take(10)] == [1, 2, 3]
+    assert [len(task_read(raw).events) for _, raw in intake_queue.take(10)] == [1, 2, 3]
 
 
 def test_a_message_that_is_json_but_no_task_goes_to_celerys_queue_and_the_batches_taken_with_it_are_delivered(
@@ -223,7 +222,7 @@ def test_a_message_that_is_json_but_no_task_goes_to_celerys_queue_and_the_batche
     broker.lpush(DELIVER_QUEUE, b"[1, 2]")
     batch_enqueue(events=events(2))
     with pytest.raises(NotADeliveryTask, match="a JSON list, not a task message"):
-        task_decode(b"[1, 2]")
+        task_read(b"[1, 2]")
     intake = Intake(intake_queue, concurrency=1, visibility_timeout=3600, celery_queue="celery")
 
     taken = intake._take()
@@ -237,7 +236,7 @@ def test_a_message_that_is_not_a_delivery_task_goes_to_celerys_own_queue(broker,
     app.send_task(REPLAY_TASK, args=(["7c1e4b2a-0000-4000-8000-000000000001"],), queue=DELIVER_QUEUE)
     raw = broker.lindex(DELIVER_QUEUE, 0)
     with pytest.raises(NotADeliveryTask):
-        task_decode(raw)
+        task_read(raw)
     intake = Intake(intake_queue, concurrency=1, visibility_timeout=3600, celery_queue="celery")
 
     assert intake._take() == []
@@ -291,7 +290,7 @@ def test_a_stop_while_kafka_does_not_answer_gives_the_tasks_back_to_the_head_of_
         intake.stop()
 
     assert broker.hlen("unacked") == 0
-    assert sorted(len(task_decode(raw)[0]) for _, raw in intake_queue.take(10)) == [1, 2]
+    assert sorted(len(task_read(raw).events) for _, raw in intake_queue.take(10)) == [1, 2]
 
 
 @pytest.mark.usefixtures("committed_catalogue", "kafka_unreachable")
