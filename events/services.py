@@ -23,10 +23,15 @@ from events.enrichment import (
 )
 from events.identity import Identity
 from kafka_bridge.queue import QueuedEvent, batch_enqueue
+from registry.conform import TIMESTAMP_MILLIS_RANGE, Outcome
+from registry.generator import SERVER_FIELDS
 from registry.selectors import EventVersion, event_version_get
 
 # Envelope fields clients send that select or derive server fields and never reach Kafka as such.
 _CONSUMED_FIELDS = frozenset({"type", "client_clock_occurred_at", "client_clock_sent_at", "source_uri"})
+# Fields a client never sets, even where a revision's JSON schema names them.
+_NOT_FROM_CLIENTS = _CONSUMED_FIELDS | frozenset(SERVER_FIELDS)
+_EARLIEST_MILLIS, _LATEST_MILLIS = TIMESTAMP_MILLIS_RANGE
 # An event type not looked up yet in this request (None: looked up, and not active).
 _UNSEEN: Any = object()
 
@@ -116,10 +121,36 @@ def _parsed(cache: dict[str, _T | str], parse: Callable[[str], _T], value: str) 
 
 @lru_cache(maxsize=1024)
 def _own_fields(known_fields: frozenset[str], record_fields: tuple[str, ...]) -> tuple[str, ...]:
-    """The record fields an event brings itself: those its JSON schema defines. An unknown one is
-    dropped even when the Avro record has a field of that name (interacted_element's
-    context_state_change is always null)."""
-    return tuple(name for name in record_fields if name in known_fields and name not in _CONSUMED_FIELDS)
+    """The record fields an event brings itself: those its JSON schema defines, but never a field
+    the server sets (the registry refuses JSON schemas that name one; this holds for revisions
+    published before it did). An unknown one is dropped even when the Avro record has a field of
+    that name (interacted_element's context_state_change is always null)."""
+    return tuple(name for name in record_fields if name in known_fields and name not in _NOT_FROM_CLIENTS)
+
+
+def record_conform(
+    *, version: EventVersion, record: dict[str, Any], index: int, root: str, outcome: Outcome, warnings: list[str]
+) -> list[ErrorDetail]:
+    """Conform ``record`` to its Avro schema in place (registry/conform.py: integral floats made
+    integers, numbers and times checked against what Avro and every reader hold, keys nested records
+    do not define dropped): the problems that refuse the event; a warning for each dropped key.
+    ``outcome`` is shared by the events of a request (emptied here)."""
+    conform = version.conform
+    if conform is None:
+        return []
+    conform(record, outcome)
+    problems = [
+        ErrorDetail(problem.code, problem.message, index, f"{root}.{problem.path}", version.full_name)
+        for problem in outcome.problems
+    ]
+    warnings.extend(f"Event [{index}]: unknown field {path!r} was dropped" for path in outcome.dropped)
+    outcome.problems.clear()
+    outcome.dropped.clear()
+    return problems
+
+
+def _millis_text(millis: int) -> str:
+    return "0001-01-01T00:00:00.000Z" if millis == _EARLIEST_MILLIS else "9999-12-31T23:59:59.999Z"
 
 
 class _Records:
@@ -127,9 +158,11 @@ class _Records:
     makes bytes): each event's own fields, and the fields the server adds. Each distinct client
     value is parsed once (the events of a batch mostly share their page and their send time)."""
 
-    def __init__(self, *, identity: Identity, received_at: datetime) -> None:
+    def __init__(self, *, identity: Identity, received_at: datetime, warnings: list[str]) -> None:
         self.identity = identity
         self.received = epoch_microseconds(received_at)
+        # The request's warnings, in event order, which a clamped occurred_at adds to.
+        self.warnings = warnings
         self._clocks: dict[str, int | str] = {}
         self._sources: dict[str, SourceUri | str] = {}
         # Per revision and page: a record with every field but the event's own filled in.
@@ -166,11 +199,29 @@ class _Records:
         template, own_fields = self._template(version, source_text, source)
         record = template.copy()
         if "occurred_at" in record:
-            record["occurred_at"] = occurred_at_millis(occurred=occurred, sent=sent, received=self.received)
+            record["occurred_at"] = self._occurred_at(index, occurred=occurred, sent=sent)
         for name in own_fields:
             if name in data:
                 record[name] = data[name]
         return record
+
+    def _occurred_at(self, index: int, *, occurred: int, sent: int) -> int:
+        """The clock-skew corrected time, clamped to the dates every reader can decode (years
+        1-9999: fastavro's reader, and so confluent-kafka's AvroDeserializer, turns a
+        timestamp-millis into a datetime, and stops at a record past them). Only clocks years apart
+        get there; the event is kept, with a warning, rather than refused with the batch, and the
+        clamped value says in the data itself that its clock was wrong."""
+        millis = occurred_at_millis(occurred=occurred, sent=sent, received=self.received)
+        if _EARLIEST_MILLIS <= millis <= _LATEST_MILLIS:
+            return millis
+        clamped = min(max(millis, _EARLIEST_MILLIS), _LATEST_MILLIS)
+        side = "before" if millis < _EARLIEST_MILLIS else "after"
+        self.warnings.append(
+            f"Event [{index}]: occurred_at (client_clock_occurred_at corrected by the difference between "
+            f"client_clock_sent_at and the time the server received it) falls {side} "
+            f"{_millis_text(clamped)}, beyond what consumers can read; it was set to {_millis_text(clamped)}"
+        )
+        return clamped
 
     def _template(
         self, version: EventVersion, source_uri: str, source: SourceUri
@@ -210,12 +261,13 @@ def batch_prepare(*, events: Sequence[dict[str, Any]], identity: Identity, recei
     produces the same records)."""
     if len(events) > settings.MAX_EVENTS_PER_REQUEST:
         raise too_many(len(events))
-    records = _Records(identity=identity, received_at=received_at)
+    warnings: list[str] = []
+    records = _Records(identity=identity, received_at=received_at, warnings=warnings)
     versions: dict[str, EventVersion | None] = {}
     problems: list[ErrorDetail] = []
-    warnings: list[str] = []
     accepted: list[tuple[int, str, dict[str, Any]]] = []
     type_counts: Counter[str] = Counter()
+    outcome = Outcome()
     for index, data in enumerate(events):
         event_type = data.get("type")
         version = None
@@ -237,6 +289,13 @@ def batch_prepare(*, events: Sequence[dict[str, Any]], identity: Identity, recei
         if isinstance(record, list):
             problems.extend(record)
             continue
+        if version.conform is not None:
+            refused = record_conform(
+                version=version, record=record, index=index, root="data", outcome=outcome, warnings=warnings
+            )
+            if refused:
+                problems.extend(refused)
+                continue
         if not version.known_fields.issuperset(data):
             unknown = sorted(set(data) - version.known_fields)
             warnings.extend(f"Event [{index}]: unknown field {name!r} was dropped" for name in unknown)

@@ -11,12 +11,14 @@ import threading
 import time
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
+import fastavro
 import jsonschema_rs
 from django.conf import settings
 
 from registry.avro import InvalidAvroSchema, avro_schema_fingerprint
+from registry.conform import Conformer, conformer
 from registry.models import EventMajor, SchemaRevision
 from registry.validation import avro_schema_problems, compatibility_reasons
 
@@ -31,19 +33,23 @@ class EventVersion:
     validator: Any
     known_fields: frozenset[str]
     record_fields: tuple[str, ...]
+    # Conforms a record to the Avro schema (registry/conform.py); None when no record needs it.
+    conform: Conformer | None
 
 
 @lru_cache(maxsize=1024)
 def _event_version_compile(schema_id: int) -> EventVersion:
     revision = SchemaRevision.objects.select_related("major__event_type").get(pk=schema_id)
     json_schema = revision.json_schema
+    avro_schema = revision.avro_schema_dict
     return EventVersion(
         full_name=revision.major.full_name,
         schema_id=revision.pk,
         topic=revision.major.topic,
         validator=jsonschema_rs.validator_for(json_schema, validate_formats=True),
         known_fields=frozenset(json_schema.get("properties", {})),
-        record_fields=tuple(field["name"] for field in revision.avro_schema_dict["fields"]),
+        record_fields=tuple(field["name"] for field in avro_schema["fields"]),
+        conform=conformer(cast(dict[str, Any], fastavro.parse_schema(avro_schema))),
     )
 
 

@@ -1,0 +1,156 @@
+"""Values JSON Schema accepts that Avro or a consumer's reader would not: normalised or refused at the
+edge, never left for the worker (through the HTTP API and the real queue)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from eventcapture.celery import app
+from kafka_bridge.queue import DELIVER_QUEUE, QueuedEvent, task_read
+from registry.generator import avro_schema_generate
+from registry.models import EventType
+from registry.services import major_create
+from tests.factories import batch, nudged
+from tests.queues import queues_purge
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("catalogue", "empty_queue")]
+
+URL = "/api/v0/events"
+CATALOGUE = Path(settings.BASE_DIR) / "schemas"
+EARLIEST_MILLIS = -62_135_596_800_000
+LATEST_MILLIS = 253_402_300_799_999
+
+
+@pytest.fixture
+def empty_queue() -> Iterator[None]:
+    queues_purge()
+    yield
+    queues_purge()
+
+
+def queued() -> list[QueuedEvent]:
+    client = redis.Redis.from_url(str(app.conf.broker_url))
+    events: list[QueuedEvent] = []
+    try:
+        while (raw := client.rpop(DELIVER_QUEUE)) is not None:
+            assert isinstance(raw, bytes)
+            events.extend(task_read(raw).events)
+    finally:
+        client.close()
+    return events
+
+
+def post(*datas: dict[str, Any]) -> Any:
+    return APIClient().post(URL, data=json.dumps(batch(*datas)), content_type="application/json")
+
+
+def studyguide(**overrides: Any) -> dict[str, Any]:
+    example = json.loads((CATALOGUE / "org/openstax/ec/accessed_studyguide/v1/example.json").read_text())
+    return {**example, **overrides}
+
+
+def test_an_integral_float_in_an_integer_field_is_queued_as_an_integer():
+    response = post(nudged(session_order=42.0))
+    assert response.status_code == 202, response.json()
+    [event] = queued()
+    assert event.record["session_order"] == 42
+    assert type(event.record["session_order"]) is int
+
+
+def test_an_integral_float_nested_in_a_record_is_queued_as_an_integer():
+    metadata = {**studyguide()["source_metadata"], "content_index": 3.0}
+    response = post(studyguide(source_metadata=metadata))
+    assert response.status_code == 202, response.json()
+    [event] = queued()
+    assert event.record["source_metadata"]["content_index"] == 3
+    assert type(event.record["source_metadata"]["content_index"]) is int
+
+
+def test_a_fraction_in_an_integer_field_is_refused_with_422_and_nothing_is_queued():
+    response = post(nudged(), nudged(session_order=1.5))
+    assert response.status_code == 422
+    assert [(error["index"], error["path"], error["code"]) for error in response.json()["errors"]] == [
+        (1, "data.session_order", "invalid_type")
+    ]
+    assert queued() == []
+
+
+def test_a_key_a_nested_record_does_not_define_is_dropped_with_a_warning():
+    metadata = {**studyguide()["source_metadata"], "colour": "red"}
+    response = post(studyguide(source_metadata=metadata))
+    assert response.status_code == 202
+    assert response.json()["warnings"] == ["Event [0]: unknown field 'source_metadata.colour' was dropped"]
+    [event] = queued()
+    assert "colour" not in event.record["source_metadata"]
+
+
+@pytest.mark.parametrize(
+    ("occurred", "sent", "clamped", "side"),
+    [
+        ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", EARLIEST_MILLIS, "before 0001-01-01T00:00:00.000Z"),
+        ("9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z", LATEST_MILLIS, "after 9999-12-31T23:59:59.999Z"),
+    ],
+)
+def test_a_corrected_time_past_what_readers_decode_is_clamped_with_a_warning(occurred, sent, clamped, side):
+    response = post(nudged(), nudged(client_clock_occurred_at=occurred, client_clock_sent_at=sent))
+    assert response.status_code == 202, response.json()
+    [warning] = response.json()["warnings"]
+    assert warning.startswith("Event [1]: occurred_at")
+    assert side in warning
+    first, second = queued()
+    assert EARLIEST_MILLIS < first.record["occurred_at"] < LATEST_MILLIS
+    assert second.record["occurred_at"] == clamped
+
+
+def test_clocks_at_the_edges_of_the_calendar_that_agree_are_kept_as_sent():
+    response = post(
+        nudged(client_clock_occurred_at="0001-01-01T00:00:00Z", client_clock_sent_at="0001-01-01T00:00:00Z"),
+    )
+    assert response.status_code == 202
+    assert response.json()["warnings"] == []
+
+
+def _counted_type() -> None:
+    """An event type with an integer field of no bounds (Avro long), as a registrar may publish one."""
+    json_schema = json.loads((CATALOGUE / "org/openstax/ec/nudged/v1/schema.json").read_text())
+    json_schema["properties"]["type"] = {"const": "org.example.counted_v1"}
+    json_schema["properties"]["count"] = {"type": "integer"}
+    json_schema["required"] = [*json_schema["required"], "count"]
+    section = json.loads((CATALOGUE / "org/openstax/ec/nudged/v1/event.json").read_text())["avro"]
+    section["fields"] = [*section["fields"], "count"]
+    avro = avro_schema_generate(json_schema=json_schema, full_name="org.example.counted_v1", avro=section)
+    event_type = EventType.objects.create(namespace="org.example", name="counted", topic="counted")
+    major_create(
+        event_type=event_type,
+        major=1,
+        full_name="org.example.counted_v1",
+        json_schema=json_schema,
+        avro_schema=avro,
+        status="active",
+    )
+
+
+@pytest.mark.parametrize(
+    ("count", "accepted"), [(2**63 - 1, True), (-(2**63), True), (2**63, False), (-(2**63) - 1, False)]
+)
+def test_an_integer_beyond_avro_long_is_refused_with_422(count, accepted):
+    _counted_type()
+    response = post(nudged(type="org.example.counted_v1", count=count))
+    if accepted:
+        assert response.status_code == 202, response.json()
+        [event] = queued()
+        assert event.record["count"] == count
+    else:
+        assert response.status_code == 422
+        [error] = response.json()["errors"]
+        assert (error["path"], error["code"]) == ("data.count", "invalid_value")
+        assert "Avro long" in error["message"]
+        assert queued() == []
