@@ -340,10 +340,12 @@ def _map(values: Step | None) -> Step | None:
     return conform
 
 
-def conformer(schema: dict[str, Any]) -> Conformer | None:
+def conformer(schema: Any) -> Conformer | None:
     """The function that conforms records of the record ``schema`` (parsed by fastavro, so every
     name is a full name) in place; None when no record of it ever needs it. The record's own keys are
     its fields (the edge builds it so): only nested records drop keys."""
+    if not isinstance(schema, dict) or schema.get("type") != "record":
+        raise ValueError("a record schema is needed")
     record = _Compiler().record(schema)
     if not record.steps:
         return None

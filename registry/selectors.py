@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any
 
 import fastavro
 import jsonschema_rs
@@ -49,7 +49,7 @@ def _event_version_compile(schema_id: int) -> EventVersion:
         validator=jsonschema_rs.validator_for(json_schema, validate_formats=True),
         known_fields=frozenset(json_schema.get("properties", {})),
         record_fields=tuple(field["name"] for field in avro_schema["fields"]),
-        conform=conformer(cast(dict[str, Any], fastavro.parse_schema(avro_schema))),
+        conform=conformer(fastavro.parse_schema(avro_schema)),
     )
 
 
