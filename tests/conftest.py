@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -122,3 +123,11 @@ def analyst(catalogue: None, django_user_model: Any) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+@pytest.fixture
+def own_topics(settings: Any) -> str:
+    """Topics of this test's own (under the run's prefix, so the run deletes them at the end): the
+    examples read every record under the prefix, and other tests' records would be mixed in."""
+    settings.KAFKA_TOPIC_PREFIX = f"{settings.KAFKA_TOPIC_PREFIX}consumers.{uuid.uuid4().hex[:8]}."
+    return str(settings.KAFKA_TOPIC_PREFIX)

@@ -5,9 +5,6 @@ every catalogue type, turns UUIDs into text and drops a record delivered twice."
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -21,39 +18,18 @@ from django.conf import settings
 from kafka_bridge.producer import OutgoingRecord, records_produce
 from kafka_bridge.topics import topics_ensure
 from registry.models import EventMajor
+from tests.consumer_examples import (
+    EXAMPLES,
+    KAFKA_TIMEOUT,
+    example_commands,
+    finish_example,
+    run_example,
+)
 
 pytestmark = [pytest.mark.integration]
 
 ROOT = Path(settings.BASE_DIR)
-EXAMPLES = ROOT / "examples" / "consumers"
 CATALOGUE = ROOT / "schemas"
-# Seconds without a new record after which an example stops; the JVM's start and each client's group
-# join come before the first record, so the whole run stays well under a minute.
-IDLE_SECONDS = 10
-RUN_TIMEOUT = 120
-KAFKA_TIMEOUT = 30
-
-
-def _commands() -> dict[str, list[str]]:
-    jvm = EXAMPLES / "jvm"
-    return {
-        "python": [sys.executable, str(EXAMPLES / "python" / "consume.py")],
-        "node": ["node", str(EXAMPLES / "node" / "consume.js")],
-        "jvm": [
-            "java",
-            "-cp",
-            f"{jvm / 'target' / 'classes'}{os.pathsep}{jvm / 'target' / 'dependency' / '*'}",
-            "org.openstax.eventcapture.examples.Consume",
-        ],
-    }
-
-
-@pytest.fixture
-def own_topics(settings: Any) -> str:
-    """Topics of this test's own (under the run's prefix, so the run deletes them at the end): the
-    examples read every record under the prefix, and other tests' records would be mixed in."""
-    settings.KAFKA_TOPIC_PREFIX = f"{settings.KAFKA_TOPIC_PREFIX}consumers.{uuid.uuid4().hex[:8]}."
-    return str(settings.KAFKA_TOPIC_PREFIX)
 
 
 def _examples_events() -> list[dict[str, Any]]:
@@ -82,28 +58,9 @@ def _raw_record(*, topic: str, event_id: str) -> OutgoingRecord:
     raise AssertionError(f"{event_id} did not reach {topic}")
 
 
-def _run(command: list[str], *, registry_url: str, group_id: str, **options: str) -> subprocess.Popen[str]:
-    arguments = ["--bootstrap-servers", settings.KAFKA_BOOTSTRAP_SERVERS, "--registry-url", registry_url]
-    arguments += ["--group-id", group_id, "--timeout", str(IDLE_SECONDS)]
-    for name, value in options.items():
-        arguments += [f"--{name.replace('_', '-')}", value]
-    return subprocess.Popen([*command, *arguments], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _finish(name: str, process: subprocess.Popen[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The JSON lines an example printed, and its closing summary; it must have exited 0."""
-    try:
-        stdout, stderr = process.communicate(timeout=RUN_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        stdout, stderr = process.communicate()
-    assert process.returncode == 0, f"{name} exited {process.returncode}: {stderr}"
-    return [json.loads(line) for line in stdout.splitlines()], json.loads(stderr.strip().splitlines()[-1])
-
-
 @pytest.mark.usefixtures("celery_worker_thread")
 def test_each_consumer_example_decodes_every_catalogue_topic_once_per_event(live_server, own_topics, kafka_topics):
-    commands = _commands()
+    commands = example_commands()
     missing = [
         path
         for path in (EXAMPLES / "node" / "node_modules", EXAMPLES / "jvm" / "target" / "dependency")
@@ -140,12 +97,12 @@ def test_each_consumer_example_decodes_every_catalogue_topic_once_per_event(live
 
     registry_url = f"{live_server.url}/schema-registry"
     running = {
-        name: _run(command, registry_url=registry_url, group_id=f"{own_topics}{name}", topic_prefix=own_topics)
+        name: run_example(command, registry_url=registry_url, group_id=f"{own_topics}{name}", topic_prefix=own_topics)
         for name, command in commands.items()
     }
     decoded: dict[str, dict[str, dict[str, Any]]] = {}
     for name, process in running.items():
-        lines, summary = _finish(name, process)
+        lines, summary = finish_example(name, process)
         assert summary == {"records": len(topic_of), "duplicates_dropped": 1}, name
         by_id = decoded[name] = {line["event_id"]: line for line in lines}
         assert len(by_id) == len(lines) == len(topic_of), name
@@ -196,17 +153,17 @@ def test_each_consumer_example_reads_the_topics_named_and_stops_after_max_record
     [topic] = set(topic_of.values())
 
     running = {
-        name: _run(
+        name: run_example(
             command,
             registry_url=f"{live_server.url}/schema-registry",
             group_id=f"{own_topics}{name}",
             topics=topic,
             max_records="1",
         )
-        for name, command in _commands().items()
+        for name, command in example_commands().items()
     }
     for name, process in running.items():
-        lines, summary = _finish(name, process)
+        lines, summary = finish_example(name, process)
         assert summary == {"records": 1, "duplicates_dropped": 0}, name
         assert len(lines) == 1, name
         assert lines[0]["topic"] == topic, name
