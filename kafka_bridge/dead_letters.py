@@ -96,12 +96,14 @@ def _reason(error: Exception) -> str:
 
 def dead_letters_record(
     *, failures: Sequence[tuple[QueuedEvent, Exception]], request_ids: Sequence[str | None] = ()
-) -> None:
+) -> dict[int, int]:
     """Keep each ``(queued event, error)`` as a dead letter: a new row, or, for an event id
     already kept (its batch retried or re-delivered), one more attempt with the latest reason.
-    ``request_ids``: of each failure's event, when known, named by its log line."""
+    ``request_ids``: of each failure's event, when known, named by its log line. Returns the
+    major id of each of their schema ids whose revision is known (their events were accepted)."""
     now = timezone.now()
-    event_types = _event_types({event.schema_id for event, _ in failures})
+    majors = _majors({event.schema_id for event, _ in failures})
+    event_types = {schema_id: full_name for schema_id, (full_name, _) in majors.items()}
     with transaction.atomic():
         for event, error in failures:
             _upsert(
@@ -125,15 +127,17 @@ def dead_letters_record(
             # Its own request, not every request of its group; none when its task named none.
             extra={"request_id": request_id} if request_id else {"request_ids": ()},
         )
+    return {schema_id: major_id for schema_id, (_, major_id) in majors.items()}
 
 
-def _event_types(schema_ids: set[int]) -> dict[int, str]:
-    types = {}
+def _majors(schema_ids: set[int]) -> dict[int, tuple[str, int]]:
+    """The full name and id of the major of each schema id whose revision is known."""
+    majors = {}
     for schema_id in schema_ids:
         revision = schema_revision_get(schema_id=schema_id)
         if revision is not None:
-            types[schema_id] = revision.major.full_name
-    return types
+            majors[schema_id] = (revision.major.full_name, revision.major_id)
+    return majors
 
 
 def _upsert(

@@ -36,7 +36,7 @@ def batch_deliver(
     *, events: Sequence[QueuedEvent], retrying: bool = False, requests: Sequence[RequestSpan] = ()
 ) -> DeliveryReport:
     """Encode and produce every event of a batch, returning once Kafka acknowledged all; raises
-    ``DeliveryFailed`` or ``RegistryUnavailable`` (retry the batch). ``retrying``: an earlier
+    ``DeliveryFailed`` or one of ``targets.TRANSIENT`` (retry the batch). ``retrying``: an earlier
     attempt of this batch may have left dead letters that this one delivers. ``requests``: the
     requests the events came from, named by the dead letters' log lines."""
     records: list[OutgoingRecord] = []
@@ -71,7 +71,9 @@ def batch_deliver(
     if undeliverable:
         # Kept before any record of the batch is produced and acknowledged: a crash in between
         # re-delivers the task, which counts one more attempt; nothing is lost.
-        dead_letters_record(failures=undeliverable, request_ids=event_request_ids(requests, undeliverable_at))
+        known = dead_letters_record(failures=undeliverable, request_ids=event_request_ids(requests, undeliverable_at))
+        # Accepted all the same, though their target could not be built.
+        majors = {**known, **majors}
     try:
         records_produce(records, timeout=settings.KAFKA_DELIVERY_TIMEOUT)
     except DeliveryFailed as exc:

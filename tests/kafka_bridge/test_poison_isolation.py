@@ -311,6 +311,18 @@ def test_a_reason_is_clipped_and_no_log_line_repeats_the_message(catalogue, pois
     assert f"event {event.event_id} (org.openstax.ec.nudged_v1, schema id " in caplog.text
 
 
+def test_the_events_of_a_schema_that_cannot_be_prepared_still_count_as_accepted_by_their_major(catalogue, poison):
+    poison(NUDGED)
+    major = EventMajor.objects.get(full_name=NUDGED)
+
+    report = batch_deliver(events=[queued(), queued()])
+    producer_reset()
+
+    assert report.majors == {schema_id_of(NUDGED): major.pk}
+    assert sum(report.delivered.values()) == 0
+    assert DeadLetter.objects.filter(event_type=NUDGED).count() == 2
+
+
 def test_a_database_that_does_not_answer_fails_the_batch_for_a_retry_and_is_not_remembered(catalogue, poison):
     poisoned = poison(NUDGED, OperationalError("database is locked"))
     event = queued()
