@@ -17,7 +17,6 @@ import logging
 import threading
 import traceback
 from dataclasses import dataclass
-from functools import lru_cache
 
 from django.db import InterfaceError, OperationalError
 
@@ -69,7 +68,6 @@ class EncodingTarget:
         )
 
 
-@lru_cache(maxsize=1024)
 def _target(schema_id: int) -> EncodingTarget:
     revision = schema_revision_get(schema_id=schema_id)
     if revision is None:
@@ -84,29 +82,44 @@ def _target(schema_id: int) -> EncodingTarget:
     )
 
 
+# Targets kept, by schema id; the oldest built goes first past this many.
+TARGETS_MAX = 1024
+_targets: dict[int, EncodingTarget] = {}
 # Tried again on every call: mended outside the revision, or by waiting.
 _NOT_REMEMBERED = (*TRANSIENT, UnknownSchema, RegistryRefused)
 # Schema ids whose target failed to build, with the failure's kind and message.
 _failures: dict[int, tuple[str, str]] = {}
+_lock = threading.Lock()
 
 
 def encoding_target(*, schema_id: int) -> EncodingTarget:
     """Where and how records of ``schema_id`` are produced. Raises ``UnknownSchema``,
     ``RegistryRefused`` or ``TargetFailed`` (permanent: its events are dead letters), or one of
     ``TRANSIENT`` (retry)."""
+    # Once per event: one look-up, nothing else, when the target is built.
+    target = _targets.get(schema_id)
+    return target if target is not None else _target_built(schema_id)
+
+
+def _target_built(schema_id: int) -> EncodingTarget:
     failure = _failures.get(schema_id)
-    if failure is None:
-        try:
-            return _target(schema_id)
-        except _NOT_REMEMBERED:
-            raise
-        except Exception as exc:
-            failure = (type(exc).__name__, clipped(str(exc), FAILURE_MESSAGE_CHARS))
-            _failures[schema_id] = failure
-            if not isinstance(exc, EncodingError):
-                unforeseen_failure_report(schema_id=schema_id, error=exc, stage="preparing its encoder")
-            raise TargetFailed(failure[1], schema_id=schema_id, kind=failure[0]) from exc
-    raise TargetFailed(failure[1], schema_id=schema_id, kind=failure[0])
+    if failure is not None:
+        raise TargetFailed(failure[1], schema_id=schema_id, kind=failure[0])
+    try:
+        target = _target(schema_id)
+    except _NOT_REMEMBERED:
+        raise
+    except Exception as exc:
+        failure = (type(exc).__name__, clipped(str(exc), FAILURE_MESSAGE_CHARS))
+        _failures[schema_id] = failure
+        if not isinstance(exc, EncodingError):
+            unforeseen_failure_report(schema_id=schema_id, error=exc, stage="preparing its encoder")
+        raise TargetFailed(failure[1], schema_id=schema_id, kind=failure[0]) from exc
+    with _lock:
+        if len(_targets) >= TARGETS_MAX:
+            del _targets[next(iter(_targets))]
+        _targets[schema_id] = target
+    return target
 
 
 def target_failures_forget() -> None:
@@ -121,7 +134,8 @@ _reported_lock = threading.Lock()
 def encoding_cache_clear() -> None:
     """Forget every target, failure and report of this process (schema ids that may now name
     other revisions: a new database)."""
-    _target.cache_clear()
+    with _lock:
+        _targets.clear()
     _failures.clear()
     with _reported_lock:
         _reported.clear()
