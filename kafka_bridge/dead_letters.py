@@ -3,8 +3,11 @@
 Kept: failures retrying the same batch cannot fix. The schema revision cannot be loaded
 (``UnknownSchema``), the record does not fit its revision's Avro schema (``EncodingError``), an
 external schema registry refuses the schema (``RegistryRefused``: credentials, its compatibility
-settings). Never kept: Kafka or the external registry not answering (``DeliveryFailed``,
-``RegistryUnavailable``); the task retries those until they are back.
+settings), the revision's schema cannot be prepared for encoding (``TargetFailed``, named by what
+it came of), and anything else nobody foresaw: a fault of ours, kept with the events it concerns
+rather than holding back their batch. Never kept: Kafka, the external registry or the database
+not answering (``DeliveryFailed``, ``RegistryUnavailable``, the database's ``OperationalError``);
+the task retries those until they are back.
 
 A replay produces through the same producer as the worker, with the original key, ``event_id``
 and ``event_type`` headers, and waits for Kafka's acknowledgement. What "once the cause is fixed"
@@ -47,13 +50,21 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from eventcapture import metrics
+from eventcapture.exceptions import clipped
 from kafka_bridge.encoding import EncodingError
 from kafka_bridge.models import DeadLetter
 from kafka_bridge.numbers import Tally, event_counts_record
 from kafka_bridge.producer import DeliveryFailed, OutgoingRecord, records_produce
 from kafka_bridge.queue import QueuedEvent
-from kafka_bridge.registry_client import RegistryRefused, RegistryUnavailable, credentials_redacted
-from kafka_bridge.targets import EncodingTarget, UnknownSchema, encoding_target
+from kafka_bridge.registry_client import RegistryUnavailable, credentials_redacted
+from kafka_bridge.targets import (
+    TRANSIENT,
+    EncodingTarget,
+    TargetFailed,
+    encoding_target,
+    target_failures_forget,
+    unforeseen_failure_report,
+)
 from registry.models import SchemaRevision
 from registry.selectors import schema_revision_get, subject_revision_get
 
@@ -65,8 +76,19 @@ REPLAY_CHUNK = 100
 Progress = Callable[[int, int], None]
 
 
+# Characters of a reason kept: an exception's message may be of any length.
+REASON_CHARS = 2000
+
+
+def _kind(error: Exception) -> str:
+    """The kind of failure: the exception's name, or for a target that failed to build, the name
+    of what it failed with."""
+    return error.kind if isinstance(error, TargetFailed) else type(error).__name__
+
+
 def _reason(error: Exception) -> str:
-    return credentials_redacted(f"{type(error).__name__}: {error}")
+    # Redacted before clipped: a cut must never leave part of a password behind.
+    return clipped(credentials_redacted(f"{_kind(error)}: {error}"), REASON_CHARS)
 
 
 # --- Keeping them ----------------------------------------------------------------------------------
@@ -74,12 +96,14 @@ def _reason(error: Exception) -> str:
 
 def dead_letters_record(
     *, failures: Sequence[tuple[QueuedEvent, Exception]], request_ids: Sequence[str | None] = ()
-) -> None:
+) -> dict[int, int]:
     """Keep each ``(queued event, error)`` as a dead letter: a new row, or, for an event id
     already kept (its batch retried or re-delivered), one more attempt with the latest reason.
-    ``request_ids``: of each failure's event, when known, named by its log line."""
+    ``request_ids``: of each failure's event, when known, named by its log line. Returns the
+    major id of each of their schema ids whose revision is known (their events were accepted)."""
     now = timezone.now()
-    event_types = _event_types({event.schema_id for event, _ in failures})
+    majors = _majors({event.schema_id for event, _ in failures})
+    event_types = {schema_id: full_name for schema_id, (full_name, _) in majors.items()}
     with transaction.atomic():
         for event, error in failures:
             _upsert(
@@ -99,19 +123,21 @@ def dead_letters_record(
             event.event_id,
             event_types.get(event.schema_id) or "unknown type",
             event.schema_id,
-            type(error).__name__,
+            _kind(error),
             # Its own request, not every request of its group; none when its task named none.
             extra={"request_id": request_id} if request_id else {"request_ids": ()},
         )
+    return {schema_id: major_id for schema_id, (_, major_id) in majors.items()}
 
 
-def _event_types(schema_ids: set[int]) -> dict[int, str]:
-    types = {}
+def _majors(schema_ids: set[int]) -> dict[int, tuple[str, int]]:
+    """The full name and id of the major of each schema id whose revision is known."""
+    majors = {}
     for schema_id in schema_ids:
         revision = schema_revision_get(schema_id=schema_id)
         if revision is not None:
-            types[schema_id] = revision.major.full_name
-    return types
+            majors[schema_id] = (revision.major.full_name, revision.major_id)
+    return majors
 
 
 def _upsert(
@@ -226,6 +252,8 @@ def dead_letters_replay(
         report.skipped = len(set(ids)) - len(pending)
     if dry_run or not pending:
         return report
+    # What failed to build before in this process is tried again: a replay comes once it is fixed.
+    target_failures_forget()
     done = 0
     for chunk in _chunks(pending, REPLAY_CHUNK):
         _replay_chunk(chunk, report)
@@ -323,10 +351,23 @@ def _outgoing(letter: DeadLetter, target: EncodingTarget, value: bytes) -> Outgo
 
 def _encode(letter: DeadLetter) -> _Encoded:
     """The letter's Kafka record, with its own revision or else a later one of its major that
-    takes it unchanged; ``_StillUndeliverable`` with the reason otherwise."""
+    takes it unchanged; ``_StillUndeliverable`` with the reason otherwise (whatever failed, but
+    what retrying mends: that interrupts the replay)."""
+    try:
+        return _encoded(letter)
+    except (_StillUndeliverable, *TRANSIENT):
+        raise
+    except Exception as exc:
+        unforeseen_failure_report(schema_id=letter.schema_id, error=exc, stage="replaying a dead letter")
+        raise _StillUndeliverable(_reason(exc)) from exc
+
+
+def _encoded(letter: DeadLetter) -> _Encoded:
     try:
         target = encoding_target(schema_id=letter.schema_id)
-    except (UnknownSchema, RegistryRefused, EncodingError) as exc:
+    except TRANSIENT:
+        raise
+    except Exception as exc:
         raise _StillUndeliverable(_reason(exc)) from exc
     try:
         return _Encoded(letter, _outgoing(letter, target, target.encoder.encode(letter.record)), letter.schema_id)
@@ -341,7 +382,9 @@ def _encode(letter: DeadLetter) -> _Encoded:
     try:
         later = encoding_target(schema_id=latest.pk)
         value = later.encoder.encode(letter.record)
-    except (UnknownSchema, RegistryRefused, EncodingError) as exc:
+    except TRANSIENT:
+        raise
+    except Exception as exc:
         raise _StillUndeliverable(f"{prefix} does not take it either: {_reason(exc)}") from exc
     change = _change(letter.record, latest, value)
     if change is not None:

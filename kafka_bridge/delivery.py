@@ -1,5 +1,11 @@
 """Delivering a queued batch: encode every event, produce them, return once Kafka acknowledged
-all. Events that cannot be encoded become dead letters and the rest is still delivered."""
+all. Events that cannot be encoded become dead letters and the rest is still delivered.
+
+Only what retrying can mend (Kafka, the external registry or the database not answering) fails
+the batch. Any other failure stays with the events it concerns: a schema id whose target cannot
+be built (kafka_bridge/targets.py) sends exactly its events to dead letters, an event that cannot
+be encoded itself alone, whatever was raised; so no schema, however broken, and no fault of ours
+in one type's path holds back the events of the others."""
 
 from __future__ import annotations
 
@@ -14,8 +20,7 @@ from kafka_bridge.dead_letters import dead_letters_mark_delivered, dead_letters_
 from kafka_bridge.encoding import EncodingError
 from kafka_bridge.producer import DeliveryFailed, OutgoingRecord, records_produce
 from kafka_bridge.queue import QueuedEvent, RequestSpan, event_request_ids
-from kafka_bridge.registry_client import RegistryRefused
-from kafka_bridge.targets import UnknownSchema, encoding_target
+from kafka_bridge.targets import TRANSIENT, encoding_target, unforeseen_failure_report
 
 
 @dataclass(frozen=True)
@@ -31,7 +36,7 @@ def batch_deliver(
     *, events: Sequence[QueuedEvent], retrying: bool = False, requests: Sequence[RequestSpan] = ()
 ) -> DeliveryReport:
     """Encode and produce every event of a batch, returning once Kafka acknowledged all; raises
-    ``DeliveryFailed`` or ``RegistryUnavailable`` (retry the batch). ``retrying``: an earlier
+    ``DeliveryFailed`` or one of ``targets.TRANSIENT`` (retry the batch). ``retrying``: an earlier
     attempt of this batch may have left dead letters that this one delivers. ``requests``: the
     requests the events came from, named by the dead letters' log lines."""
     records: list[OutgoingRecord] = []
@@ -43,7 +48,9 @@ def batch_deliver(
     for index, event in enumerate(events):
         try:
             target = encoding_target(schema_id=event.schema_id)
-        except (UnknownSchema, EncodingError, RegistryRefused) as exc:
+        except TRANSIENT:
+            raise
+        except Exception as exc:
             # Permanent: retrying cannot help. Kept as a dead letter below, logged there.
             undeliverable.append((event, exc))
             undeliverable_at.append(index)
@@ -51,17 +58,22 @@ def batch_deliver(
         majors[event.schema_id] = target.major_id
         try:
             value = target.encoder.encode(event.record)
-        except EncodingError as exc:
+            record = target.record(event_id=event.event_id, key=event.key, value=value)
+        except Exception as exc:
+            if not isinstance(exc, EncodingError):
+                unforeseen_failure_report(schema_id=event.schema_id, error=exc, stage="encoding an event")
             undeliverable.append((event, exc))
             undeliverable_at.append(index)
             continue
-        records.append(target.record(event_id=event.event_id, key=event.key, value=value))
+        records.append(record)
         type_counts[target.full_name] += 1
         delivered[target.major_id] += 1
     if undeliverable:
         # Kept before any record of the batch is produced and acknowledged: a crash in between
         # re-delivers the task, which counts one more attempt; nothing is lost.
-        dead_letters_record(failures=undeliverable, request_ids=event_request_ids(requests, undeliverable_at))
+        known = dead_letters_record(failures=undeliverable, request_ids=event_request_ids(requests, undeliverable_at))
+        # Accepted all the same, though their target could not be built.
+        majors = {**known, **majors}
     try:
         records_produce(records, timeout=settings.KAFKA_DELIVERY_TIMEOUT)
     except DeliveryFailed as exc:

@@ -6,6 +6,10 @@ text of every ``fixed(16)`` UUID into its 16 raw bytes, and refuses the values f
 would write without complaint but wrongly (an ``int`` past 32 bits, a float for a ``long``, a
 number for a ``boolean``, text for an ``array``). Everything else the writer checks itself, so no
 separate validation pass is needed: the record is written by fastavro behind the 5-byte header.
+
+Compiling takes time linear in the schema's size: each named type is compiled once, however often
+it is referred to, and a recursive type (a record that holds itself, as fastavro allows) refers
+to its own step.
 """
 
 from __future__ import annotations
@@ -111,29 +115,143 @@ _CHECKS: dict[str, _Step] = {
 }
 
 
-def _prepare(schema: Any, named: dict[str, Any]) -> _Step | None:
-    """What to do to a JSON-safe datum of ``schema`` before fastavro writes it; None: nothing."""
-    if isinstance(schema, str):
-        return _prepare(named[schema], named) if schema in named else _CHECKS.get(schema)
-    if isinstance(schema, list):
-        return _union([_prepare(branch, named) for branch in schema if branch != "null"])
-    kind = schema["type"]
-    if isinstance(kind, (dict, list)):
-        return _prepare(kind, named)
-    if kind == "fixed":
-        named[schema["name"]] = schema
-        return _Step(_uuid_bytes, converts=True) if schema["size"] == 16 else None
-    if kind == "enum":
-        named[schema["name"]] = schema
-        return None
-    if kind == "record":
-        named[schema["name"]] = schema
-        return _record(schema, named)
-    if kind == "array":
-        return _array(_prepare(schema["items"], named))
-    if kind == "map":
-        return _map(_prepare(schema["values"], named))
-    return _CHECKS.get(kind)
+# How a part of a schema is reached from the nearest named type around it, for the summary of
+# _Compiler: a field's own value (its step is part of the type's), inside an array (the array's
+# step exists anyway), or inside a union (whose step exists only when a branch converts).
+_FIELD, _IN_ARRAY, _IN_UNION = "field", "array", "union"
+
+
+class _Forward:
+    """A named type's step, called from inside that type (a recursive schema) before it is built;
+    filled once it is. Only recursive references go through it: the others get the step itself."""
+
+    __slots__ = ("apply",)
+
+    def __init__(self) -> None:
+        self.apply: Prepare = _unfilled
+
+    def __call__(self, value: Any) -> Any:
+        return self.apply(value)
+
+
+def _unfilled(value: Any) -> Any:
+    raise AssertionError("a forward reference called before its type was compiled")
+
+
+def _reached(seeds: set[str], referrers: dict[str, set[str]]) -> set[str]:
+    """``seeds`` and every name that reaches one of them through ``referrers`` (name -> the names
+    that refer to it)."""
+    reached = set(seeds)
+    pending = list(seeds)
+    while pending:
+        for referrer in referrers.get(pending.pop(), ()):
+            if referrer not in reached:
+                reached.add(referrer)
+                pending.append(referrer)
+    return reached
+
+
+class _Compiler:
+    """The step of a parsed schema, compiled in time linear in its size: each named type once,
+    however often it is referred to, and a recursive type through a forward reference to itself.
+
+    Whether a named type's step converts (holds a UUID somewhere) or exists at all (checks or
+    converts something) must be known where the type refers to itself, before its step is built:
+    both are worked out first, over the graph of named types, as what reaches a UUID or a check.
+    """
+
+    def __init__(self, schema: Any) -> None:
+        self._definitions: dict[str, dict[str, Any]] = {}
+        self._uuids: set[str] = set()  # fixed(16) types
+        self._checking: set[str] = set()  # records with a step of their own making (not by reference)
+        self._referrers: dict[str, set[str]] = {}  # every reference: who holds a name, however deep
+        self._field_referrers: dict[str, set[str]] = {}  # references as a field's own value (or a map's)
+        self._union_referrers: dict[str, set[str]] = {}  # references in a union that is a field's value
+        self._scan(schema, owner=None, place=_FIELD)
+        self._converting = _reached(self._uuids, self._referrers)
+        by_union = {owner for name in self._converting for owner in self._union_referrers.get(name, ())}
+        self._stepping = _reached(self._uuids | self._checking | by_union, self._field_referrers)
+        self._steps: dict[str, _Step | None] = {}
+
+    def _scan(self, schema: Any, *, owner: str | None, place: str) -> None:
+        if isinstance(schema, str):
+            if schema in self._definitions:
+                self._refer(owner, schema, place)
+            elif place == _FIELD and schema in _CHECKS and owner is not None:
+                self._checking.add(owner)
+            return
+        if isinstance(schema, list):
+            for branch in schema:
+                if branch != "null":
+                    self._scan(branch, owner=owner, place=_IN_ARRAY if place == _IN_ARRAY else _IN_UNION)
+            return
+        kind = schema["type"]
+        if isinstance(kind, (dict, list)):
+            self._scan(kind, owner=owner, place=place)
+        elif kind in ("record", "fixed", "enum"):
+            name = schema["name"]
+            # Known before its fields are read: a field may refer to the record itself.
+            self._definitions[name] = schema
+            self._refer(owner, name, place)
+            if kind == "record":
+                for field in schema["fields"]:
+                    self._scan(field["type"], owner=name, place=_FIELD)
+            elif kind == "fixed" and schema["size"] == 16:
+                self._uuids.add(name)
+        elif kind == "array":
+            if place == _FIELD and owner is not None:
+                self._checking.add(owner)
+            self._scan(schema["items"], owner=owner, place=_IN_ARRAY if place == _FIELD else place)
+        elif kind == "map":
+            self._scan(schema["values"], owner=owner, place=place)
+        elif place == _FIELD and kind in _CHECKS and owner is not None:
+            self._checking.add(owner)
+
+    def _refer(self, owner: str | None, name: str, place: str) -> None:
+        if owner is None:
+            return
+        self._referrers.setdefault(name, set()).add(owner)
+        if place == _FIELD:
+            self._field_referrers.setdefault(name, set()).add(owner)
+        elif place == _IN_UNION:
+            self._union_referrers.setdefault(name, set()).add(owner)
+
+    def step(self, schema: Any) -> _Step | None:
+        """What to do to a JSON-safe datum of ``schema`` before fastavro writes it; None: nothing."""
+        if isinstance(schema, str):
+            return self._named(schema) if schema in self._definitions else _CHECKS.get(schema)
+        if isinstance(schema, list):
+            return _union([self.step(branch) for branch in schema if branch != "null"])
+        kind = schema["type"]
+        if isinstance(kind, (dict, list)):
+            return self.step(kind)
+        if kind in ("record", "fixed", "enum"):
+            return self._named(schema["name"])
+        if kind == "array":
+            return _array(self.step(schema["items"]))
+        if kind == "map":
+            return _map(self.step(schema["values"]))
+        return _CHECKS.get(kind)
+
+    def _named(self, name: str) -> _Step | None:
+        if name in self._steps:
+            return self._steps[name]
+        definition = self._definitions[name]
+        step: _Step | None = None
+        if name in self._uuids:
+            step = _UUID
+        elif definition["type"] == "record" and name in self._stepping:
+            forward = _Forward()
+            self._steps[name] = _Step(forward, converts=name in self._converting)
+            step = _record([(field["name"], self.step(field["type"])) for field in definition["fields"]])
+            if step is None:
+                raise AssertionError(f"{name}: compiled without the step its summary said it has")
+            forward.apply = step.apply
+        self._steps[name] = step
+        return step
+
+
+_UUID = _Step(_uuid_bytes, converts=True)
 
 
 def _union(branches: list[_Step | None]) -> _Step | None:
@@ -148,8 +266,7 @@ def _union(branches: list[_Step | None]) -> _Step | None:
     return _Step(lambda value: None if value is None else only(value), converts=True)
 
 
-def _record(schema: dict[str, Any], named: dict[str, Any]) -> _Step | None:
-    fields = [(field["name"], _prepare(field["type"], named)) for field in schema["fields"]]
+def _record(fields: list[tuple[str, _Step | None]]) -> _Step | None:
     steps = [(name, step.apply) for name, step in fields if step is not None]
     if not steps:
         return None
@@ -216,7 +333,7 @@ class Encoder:
         self._header = struct.pack(">bI", MAGIC_BYTE, schema_id)
         self._parsed = fastavro.parse_schema(schema)
         # fastavro's parsed form names every type by its full name, as references use it.
-        step = _prepare(self._parsed, {})
+        step = _Compiler(self._parsed).step(self._parsed)
         self._prepare = None if step is None else step.apply
 
     def encode(self, record: dict[str, Any]) -> bytes:

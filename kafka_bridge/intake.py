@@ -45,7 +45,7 @@ import redis
 from celery import bootsteps
 from celery.worker.control import control_command
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections
+from django.db import close_old_connections
 
 from eventcapture import metrics
 from eventcapture.logs import request_ids_bound
@@ -60,7 +60,7 @@ from kafka_bridge.queue import (
     request_ids_of,
     task_read,
 )
-from kafka_bridge.registry_client import RegistryUnavailable
+from kafka_bridge.targets import TRANSIENT as TARGET_TRANSIENT
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ RETRY_BACKOFF_MAX = 60.0
 # Tries of a Redis operation on tasks taken, once the worker is stopping.
 STOPPING_REDIS_TRIES = 3
 # Failures that retrying can mend: Kafka, the external registry or the database not answering.
-TRANSIENT = (DeliveryFailed, RegistryUnavailable, OperationalError, InterfaceError)
+TRANSIENT = (DeliveryFailed, *TARGET_TRANSIENT)
 
 # Takes up to ARGV[1] tasks from the queue (KEYS[1]) and keeps each, as kombu does, in the unacked
 # hash (KEYS[2]) with its time in the unacked index (KEYS[3]): in one step, so no task is ever out

@@ -16,7 +16,7 @@ from eventcapture.celery import TASK_BODY_SERIALIZER, app
 from eventcapture.logs import request_ids_bound
 from kafka_bridge.dead_letters import ReplayInterrupted, dead_letters_replay
 from kafka_bridge.delivery import batch_deliver
-from kafka_bridge.intake import IntakeStep
+from kafka_bridge.intake import TRANSIENT, IntakeStep
 from kafka_bridge.numbers import event_counts_count, event_counts_flush, group_tally
 from kafka_bridge.producer import DeliveryFailed, producer_flush, producer_reset
 from kafka_bridge.queue import (
@@ -44,7 +44,7 @@ app.steps["worker"].add(IntakeStep)
     # Its retries are written as the web writes it (kafka_bridge/queue.py).
     serializer=TASK_BODY_SERIALIZER,
     # The database unreachable (its dead letters cannot be kept) is as transient as Kafka down.
-    autoretry_for=(DeliveryFailed, RegistryUnavailable, OperationalError, InterfaceError),
+    autoretry_for=TRANSIENT,
     # Kafka down means retry until it is back, never drop: no retry limit, backoff capped at 5 min.
     max_retries=None,
     retry_backoff=2,

@@ -112,6 +112,21 @@ FIELD_VALUES: list[tuple[Any, list[Any]]] = [
         {"type": "array", "items": {"type": "record", "name": "item", "fields": [{"name": "b", "type": "boolean"}]}},
         [[{"b": True}], [{"b": 1}], [{}]],
     ),
+    (
+        {
+            "type": "record",
+            "name": "node",
+            "fields": [{"name": "n", "type": "int"}, {"name": "next", "type": ["null", "node"]}],
+        },
+        [
+            {"n": 1, "next": None},
+            {"n": 1, "next": {"n": 2, "next": None}},
+            {"n": 1, "next": {"n": 2**31, "next": None}},
+            {"n": 1, "next": {"n": True, "next": None}},
+            {"n": 1, "next": {"n": 2, "next": "x"}},
+            {"n": 1, "next": {"next": None}},
+        ],
+    ),
 ]
 
 
@@ -196,3 +211,107 @@ def test_it_reads_a_uuid_exactly_as_the_uuid_module_does(text):
             encoder.encode({"u": text})
     else:
         assert decode(encoder.encode({"u": text}), UUID_SCHEMA)[1] == {"u": expected}
+
+
+def uuids(count: int) -> list[str]:
+    return [str(uuid.uuid4()) for _ in range(count)]
+
+
+def test_a_record_that_holds_itself_encodes_and_decodes_with_fastavro():
+    schema = {
+        "type": "record",
+        "name": "link",
+        "namespace": "t",
+        "fields": [
+            {"name": "id", "type": {"type": "fixed", "name": "uuid", "size": 16}},
+            {"name": "position", "type": "int"},
+            {"name": "next", "type": ["null", "t.link"]},
+        ],
+    }
+    ids = uuids(3)
+    record: dict[str, Any] = {
+        "id": ids[0],
+        "position": 0,
+        "next": {"id": ids[1], "position": 1, "next": {"id": ids[2], "position": 2, "next": None}},
+    }
+    encoder = Encoder(schema=schema, schema_id=5)
+
+    schema_id, decoded = decode(encoder.encode(record), schema)
+
+    assert schema_id == 5
+    assert decoded == {
+        "id": uuid.UUID(ids[0]).bytes,
+        "position": 0,
+        "next": {
+            "id": uuid.UUID(ids[1]).bytes,
+            "position": 1,
+            "next": {"id": uuid.UUID(ids[2]).bytes, "position": 2, "next": None},
+        },
+    }
+    record["next"]["next"]["id"] = "not-a-uuid"
+    with pytest.raises(EncodingError, match=r"^next\.next\.id: 'not-a-uuid' is not a UUID$"):
+        encoder.encode(record)
+
+
+def test_a_uuid_reached_only_through_a_type_that_refers_back_is_converted_everywhere():
+    # "there" holds no UUID of its own, only a way back to "here", which does: both convert.
+    schema = {
+        "type": "record",
+        "name": "here",
+        "namespace": "t",
+        "fields": [
+            {
+                "name": "away",
+                "type": [
+                    "null",
+                    {"type": "record", "name": "there", "fields": [{"name": "back", "type": ["null", "t.here"]}]},
+                ],
+            },
+            {"name": "id", "type": {"type": "fixed", "name": "uuid", "size": 16}},
+            {"name": "others", "type": {"type": "map", "values": {"type": "array", "items": "t.there"}}},
+        ],
+    }
+    ids = uuids(3)
+    record = {
+        "away": {"back": {"away": None, "id": ids[1], "others": {}}},
+        "id": ids[0],
+        "others": {"k": [{"back": {"away": None, "id": ids[2], "others": {}}}, {"back": None}]},
+    }
+
+    _, decoded = decode(Encoder(schema=schema, schema_id=1).encode(record), schema)
+
+    assert decoded["away"]["back"]["id"] == uuid.UUID(ids[1]).bytes
+    assert decoded["others"]["k"][0]["back"]["id"] == uuid.UUID(ids[2]).bytes
+    assert decoded["others"]["k"][1] == {"back": None}
+
+
+def test_a_chain_of_records_each_referring_twice_to_the_one_before_prepares_and_encodes():
+    # Each reference compiled anew would make 2**30 steps of the last record.
+    schema: dict[str, Any] = {
+        "type": "record",
+        "name": "r0",
+        "namespace": "t",
+        "fields": [{"name": "id", "type": {"type": "fixed", "name": "uuid", "size": 16}}, {"name": "n", "type": "int"}],
+    }
+    for level in range(1, 30):
+        schema = {
+            "type": "record",
+            "name": f"r{level}",
+            "namespace": "t",
+            "fields": [{"name": "first", "type": schema}, {"name": "second", "type": ["null", f"t.r{level - 1}"]}],
+        }
+    ids = uuids(2)
+    record: dict[str, Any] = {"id": ids[0], "n": 0}
+    for level in range(1, 30):
+        second = {"id": ids[1], "n": level} if level == 1 else None
+        record = {"first": record, "second": second}
+
+    decoded: Any = decode(Encoder(schema=schema, schema_id=1).encode(record), schema)[1]
+
+    for _ in range(28):
+        assert decoded["second"] is None
+        decoded = decoded["first"]
+    assert decoded == {
+        "first": {"id": uuid.UUID(ids[0]).bytes, "n": 0},
+        "second": {"id": uuid.UUID(ids[1]).bytes, "n": 1},
+    }
