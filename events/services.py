@@ -24,13 +24,14 @@ from events.enrichment import (
 from events.identity import Identity
 from kafka_bridge.queue import QueuedEvent, batch_enqueue
 from registry.conform import TIMESTAMP_MILLIS_RANGE, Outcome
-from registry.generator import SERVER_FIELDS
+from registry.generator import CONSUMED_FIELDS, SERVER_FIELDS
+from registry.record_fit import XAPI_STATEMENT as XAPI_STATEMENT  # re-exported: its home is the registry
 from registry.selectors import EventVersion, event_version_get
 
-# Envelope fields clients send that select or derive server fields and never reach Kafka as such.
-_CONSUMED_FIELDS = frozenset({"type", "client_clock_occurred_at", "client_clock_sent_at", "source_uri"})
-# Fields a client never sets, even where a revision's JSON schema names them.
-_NOT_FROM_CLIENTS = _CONSUMED_FIELDS | frozenset(SERVER_FIELDS)
+# Never an event's own: envelope fields that select or derive server fields, and the fields the
+# server sets. The registry refuses JSON schemas that define the latter; a revision published
+# before it did must not let clients set them either.
+_NOT_OWN_FIELDS = CONSUMED_FIELDS | frozenset(SERVER_FIELDS)
 _EARLIEST_MILLIS, _LATEST_MILLIS = TIMESTAMP_MILLIS_RANGE
 # An event type not looked up yet in this request (None: looked up, and not active).
 _UNSEEN: Any = object()
@@ -121,11 +122,10 @@ def _parsed(cache: dict[str, _T | str], parse: Callable[[str], _T], value: str) 
 
 @lru_cache(maxsize=1024)
 def _own_fields(known_fields: frozenset[str], record_fields: tuple[str, ...]) -> tuple[str, ...]:
-    """The record fields an event brings itself: those its JSON schema defines, but never a field
-    the server sets (the registry refuses JSON schemas that name one; this holds for revisions
-    published before it did). An unknown one is dropped even when the Avro record has a field of
-    that name (interacted_element's context_state_change is always null)."""
-    return tuple(name for name in record_fields if name in known_fields and name not in _NOT_FROM_CLIENTS)
+    """The record fields an event brings itself: those its JSON schema defines, but for the
+    envelope and the server's fields. An unknown one is dropped even when the Avro record has a
+    field of that name (interacted_element's context_state_change is always null)."""
+    return tuple(name for name in record_fields if name in known_fields and name not in _NOT_OWN_FIELDS)
 
 
 def record_conform(
@@ -320,9 +320,6 @@ def events_accept(*, events: Sequence[dict[str, Any]], identity: Identity, recei
     """Validate every event, then queue all of them together (in one task, perhaps with other
     requests' batches), or none (all-or-nothing)."""
     return prepared_enqueue(batch_prepare(events=events, identity=identity, received_at=received_at))
-
-
-XAPI_STATEMENT = "org.adlnet.xapi.Statement"
 
 
 def statements_parse(body: Any) -> list[Any]:

@@ -52,75 +52,8 @@ def _json_ref_target(root: dict[str, Any], ref: str) -> tuple[str, dict[str, Any
     return (ref.rsplit("/", 1)[-1], node) if isinstance(node, dict) else None
 
 
-def _json_alternatives(root: dict[str, Any], schema: dict[str, Any]) -> list[str]:
-    """The names of the schemas a ``oneOf``/``anyOf`` (or ``allOf`` of if/then) chooses between."""
-    names = []
-    for key in ("oneOf", "anyOf"):
-        for option in schema.get(key, []):
-            if isinstance(option, dict):
-                names.append(_json_type_label(root, option))
-    for option in schema.get("allOf", []):
-        then = option.get("then") if isinstance(option, dict) else None
-        if isinstance(then, dict):
-            names.append(_json_type_label(root, then))
-    return names
-
-
-def _json_type_label(root: dict[str, Any], schema: dict[str, Any]) -> str:
-    if "$ref" in schema:
-        target = _json_ref_target(root, str(schema["$ref"]))
-        if target is None:
-            return f"→ {schema['$ref']}"
-        name, resolved = target
-        if resolved.get("properties") or _json_alternatives(root, resolved):
-            return name
-        return f"{name} ({_json_type_label(root, resolved)})"
-    if "const" in schema:
-        return f"const {json.dumps(schema['const'], ensure_ascii=False)}"
-    alternatives = _json_alternatives(root, schema)
-    if alternatives:
-        return " | ".join(alternatives)
-    declared = schema.get("type")
-    types = declared if isinstance(declared, list) else [declared] if declared else []
-    labels = []
-    for kind in types:
-        label = str(kind)
-        if kind == "array" and isinstance(schema.get("items"), dict):
-            label = f"array of {_json_type_label(root, schema['items'])}"
-        elif kind == "object" and not schema.get("properties") and isinstance(schema.get("additionalProperties"), dict):
-            label = f"map of {_json_type_label(root, schema['additionalProperties'])}"
-        elif "format" in schema and kind == "string":
-            label = f"string ({schema['format']})"
-        labels.append(label)
-    label = " | ".join(labels) or ("enum" if "enum" in schema else "any")
-    if "enum" in schema:
-        label += ": " + ", ".join(json.dumps(item, ensure_ascii=False) for item in schema["enum"])
-    return label
-
-
-def _json_object_below(root: dict[str, Any], schema: dict[str, Any], seen: frozenset[str]) -> tuple[Any, str, str]:
-    """The object schema whose properties nest under a property (through ``$ref`` and array
-    items), the suffix its children's names get and the ``$ref`` followed last; (None, "", "")
-    when there is none. A ``$ref`` already on the path (a recursive schema) stops the descent."""
-    suffix = ""
-    ref = ""
-    for _ in range(4):
-        if "$ref" in schema:
-            ref = str(schema["$ref"])
-            target = _json_ref_target(root, ref)
-            if target is None or ref in seen:
-                return None, "", ""
-            schema = target[1]
-            continue
-        if schema.get("type") == "array" and isinstance(schema.get("items"), dict):
-            schema = schema["items"]
-            suffix += "[]"
-            continue
-        break
-    return (schema, suffix, ref) if isinstance(schema, dict) else (None, "", "")
-
-
 def _json_options(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """The schemas a ``oneOf``/``anyOf`` (or an ``allOf`` of if/then) chooses between."""
     options = [option for key in ("oneOf", "anyOf") for option in schema.get(key, []) if isinstance(option, dict)]
     for option in schema.get("allOf", []):
         then = option.get("then") if isinstance(option, dict) else None
@@ -129,41 +62,113 @@ def _json_options(schema: dict[str, Any]) -> list[dict[str, Any]]:
     return options
 
 
-def json_schema_fields(schema: dict[str, Any]) -> list[JsonField]:
-    """The properties of a JSON schema, nested objects' properties after their parent. The
-    properties of each alternative of a ``oneOf``/``anyOf`` (or an ``allOf`` of if/then) are
-    named ``parent(Alternative).child``."""
-    rows: list[JsonField] = []
+class _JsonTable:
+    """The rows of one JSON schema's field table. A definition (``$ref``) is spelled out once,
+    where it is first used, and named only after that: its properties are listed once, and a type
+    label describes it once. Listing it at every use would take time and space exponential in the
+    schema's size (a definition using another twice, which uses another twice...)."""
 
-    def walk(node: dict[str, Any], prefix: str, depth: int, seen: frozenset[str]) -> None:
+    def __init__(self, root: dict[str, Any]) -> None:
+        self.root = root
+        self.described: set[str] = set()
+        self.listed: set[str] = set()
+        self.rows: list[JsonField] = []
+
+    def label(self, schema: dict[str, Any]) -> str:
+        if "$ref" in schema:
+            ref = str(schema["$ref"])
+            target = _json_ref_target(self.root, ref)
+            if target is None:
+                return f"→ {ref}"
+            name, resolved = target
+            if resolved.get("properties") or _json_options(resolved) or ref in self.described:
+                return name
+            self.described.add(ref)
+            return f"{name} ({self.label(resolved)})"
+        if "const" in schema:
+            return f"const {json.dumps(schema['const'], ensure_ascii=False)}"
+        alternatives = [self.label(option) for option in _json_options(schema)]
+        if alternatives:
+            return " | ".join(alternatives)
+        declared = schema.get("type")
+        types = declared if isinstance(declared, list) else [declared] if declared else []
+        labels = []
+        for kind in types:
+            label = str(kind)
+            values = schema.get("additionalProperties")
+            if kind == "array" and isinstance(schema.get("items"), dict):
+                label = f"array of {self.label(schema['items'])}"
+            elif kind == "object" and not schema.get("properties") and isinstance(values, dict):
+                label = f"map of {self.label(values)}"
+            elif "format" in schema and kind == "string":
+                label = f"string ({schema['format']})"
+            labels.append(label)
+        label = " | ".join(labels) or ("enum" if "enum" in schema else "any")
+        if "enum" in schema:
+            label += ": " + ", ".join(json.dumps(item, ensure_ascii=False) for item in schema["enum"])
+        return label
+
+    def object_below(self, schema: dict[str, Any]) -> tuple[Any, str, str]:
+        """The object schema whose properties nest under a property (through ``$ref`` and array
+        items), the suffix its children's names get and the ``$ref`` followed last; (None, "", "")
+        when there is none, or when it is a definition whose properties are listed already."""
+        suffix = ""
+        ref = ""
+        for _ in range(4):
+            if "$ref" in schema:
+                ref = str(schema["$ref"])
+                target = _json_ref_target(self.root, ref)
+                if target is None or ref in self.listed:
+                    return None, "", ""
+                schema = target[1]
+                continue
+            if schema.get("type") == "array" and isinstance(schema.get("items"), dict):
+                schema = schema["items"]
+                suffix += "[]"
+                continue
+            break
+        return (schema, suffix, ref) if isinstance(schema, dict) else (None, "", "")
+
+    def walk(self, node: dict[str, Any], prefix: str, depth: int) -> None:
         required = set(node.get("required", []))
         for name, prop in node.get("properties", {}).items():
             if not isinstance(prop, dict):
                 continue
             description = str(prop.get("description", ""))
             if not description and "$ref" in prop:
-                target = _json_ref_target(schema, str(prop["$ref"]))
+                target = _json_ref_target(self.root, str(prop["$ref"]))
                 description = str(target[1].get("description", "")) if target else ""
             full_name = f"{prefix}{name}"
-            rows.append(JsonField(full_name, _json_type_label(schema, prop), name in required, description, depth))
-            descend(prop, full_name, depth + 1, seen)
+            self.rows.append(JsonField(full_name, self.label(prop), name in required, description, depth))
+            self.descend(prop, full_name, depth + 1)
 
-    def descend(prop: dict[str, Any], full_name: str, depth: int, seen: frozenset[str]) -> None:
-        child, suffix, ref = _json_object_below(schema, prop, seen)
-        if child is None or depth >= _MAX_DEPTH:
+    def descend(self, prop: dict[str, Any], full_name: str, depth: int) -> None:
+        if depth >= _MAX_DEPTH:
             return
-        seen = seen | {ref} if ref else seen
+        child, suffix, ref = self.object_below(prop)
+        if child is None:
+            return
+        if ref:
+            self.listed.add(ref)
         if isinstance(child.get("properties"), dict):
-            walk(child, f"{full_name}{suffix}.", depth, seen)
+            self.walk(child, f"{full_name}{suffix}.", depth)
         for option in _json_options(child):
-            label = _json_type_label(schema, option)
-            option_node, _, option_ref = _json_object_below(schema, option, seen)
+            label = self.label(option)
+            option_node, _, option_ref = self.object_below(option)
             if option_node is not None and option_node.get("properties"):
-                option_seen = seen | {option_ref} if option_ref else seen
-                walk(option_node, f"{full_name}{suffix}({label}).", depth, option_seen)
+                if option_ref:
+                    self.listed.add(option_ref)
+                self.walk(option_node, f"{full_name}{suffix}({label}).", depth)
 
-    walk(schema, "", 0, frozenset())
-    return rows
+
+def json_schema_fields(schema: dict[str, Any]) -> list[JsonField]:
+    """The properties of a JSON schema, nested objects' properties after their parent. The
+    properties of each alternative of a ``oneOf``/``anyOf`` (or an ``allOf`` of if/then) are
+    named ``parent(Alternative).child``. A definition's properties are listed where it is first
+    used; later uses (and uses within itself) show its name only."""
+    table = _JsonTable(schema)
+    table.walk(schema, "", 0)
+    return table.rows
 
 
 # --- Avro ----------------------------------------------------------------------------------------
@@ -244,11 +249,14 @@ def _avro_named_records(schema: Any) -> dict[str, dict[str, Any]]:
 
 
 def avro_fields(schema: dict[str, Any]) -> list[AvroField]:
-    """The fields of an Avro record, nested records' fields after their parent (also where a
-    record is referenced by name). Each record of a union of several is named
-    ``parent(Record).child``; a record already on the path (a recursive type) is not expanded."""
+    """The fields of an Avro record, nested records' fields after their parent. Each record of
+    a union of several is named ``parent(Record).child``. A named record's fields are listed once,
+    under the first field of its type; later fields of that type (and fields of it within itself)
+    show its name only: listing it at every use would take time and space exponential in the
+    schema's size (a record using another twice, which uses another twice...)."""
     records = _avro_named_records(schema)
     rows: list[AvroField] = []
+    listed = {id(schema)}
 
     def record_of(avro_type: Any) -> dict[str, Any] | None:
         if isinstance(avro_type, str):
@@ -257,32 +265,31 @@ def avro_fields(schema: dict[str, Any]) -> list[AvroField]:
             return avro_type
         return None
 
-    def walk(record: dict[str, Any], prefix: str, depth: int, path: frozenset[str]) -> None:
+    def walk(record: dict[str, Any], prefix: str, depth: int) -> None:
         for field in record.get("fields", []):
             name = f"{prefix}{field.get('name')}"
             default = json.dumps(field["default"], ensure_ascii=False) if "default" in field else ""
             rows.append(AvroField(name, avro_type_label(field.get("type")), default, str(field.get("doc", "")), depth))
-            descend(field.get("type"), name, depth + 1, path)
+            descend(field.get("type"), name, depth + 1)
 
-    def descend(avro_type: Any, name: str, depth: int, path: frozenset[str], label: str = "") -> None:
+    def descend(avro_type: Any, name: str, depth: int, label: str = "") -> None:
         if depth >= _MAX_DEPTH:
             return
         if isinstance(avro_type, list):
             members = [member for member in avro_type if member != "null"]
-            records = [member for member in members if record_of(member) is not None]
+            in_union = [member for member in members if record_of(member) is not None]
             for member in members:
-                several = len(records) > 1 and member in records
-                descend(member, name, depth, path, f"({avro_type_label(member)})" if several else "")
+                several = len(in_union) > 1 and member in in_union
+                descend(member, name, depth, f"({avro_type_label(member)})" if several else "")
         elif isinstance(avro_type, dict) and avro_type.get("type") in ("array", "map"):
             is_array = avro_type["type"] == "array"
             inner = avro_type.get("items" if is_array else "values")
-            descend(inner, name + ("[]" if is_array else "{}"), depth, path)
-        elif (record := record_of(avro_type)) is not None:
-            record_name = _short_name(str(record.get("name", "")))
-            if record_name not in path:
-                walk(record, f"{name}{label}.", depth, path | {record_name})
+            descend(inner, name + ("[]" if is_array else "{}"), depth)
+        elif (record := record_of(avro_type)) is not None and id(record) not in listed:
+            listed.add(id(record))
+            walk(record, f"{name}{label}.", depth)
 
-    walk(schema, "", 0, frozenset({_short_name(str(schema.get("name", "")))}))
+    walk(schema, "", 0)
     return rows
 
 

@@ -277,18 +277,21 @@ def catalogue_load(
     reason; the folders that load are kept."""
     report = LoadReport()
     refusals: list[str] = []
+    breaking = False
     entries = catalogue_entries(root=root)
     for entry in progress(entries) if progress else entries:
         try:
             outcome = _entry_load(entry=entry, created_by=created_by)
         except (SchemaRejected, RegistryError) as exc:
             reasons = exc.reasons if isinstance(exc, SchemaRejected) else [str(exc)]
+            breaking = breaking or (isinstance(exc, SchemaRejected) and exc.incompatible)
             refusals.append(f"{entry.folder}:\n  " + "\n  ".join(reasons))
             continue
         getattr(report, outcome).append(avro_schema_full_name(entry.avro_schema))
     registry_cache_clear()
     if refusals:
-        raise CatalogueError("refused (a breaking change needs a new major):\n" + "\n".join(refusals))
+        hint = " (a breaking change needs a new major)" if breaking else ""
+        raise CatalogueError(f"refused{hint}:\n" + "\n".join(refusals))
     return report
 
 

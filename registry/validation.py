@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 
 from registry.avro import InvalidAvroSchema, avro_schema_full_name, avro_schema_parse
 from registry.compatibility import EarlierSchema, compatibility_problems, schema_parses
+from registry.record_fit import avro_type_problems, record_fit_problems
 
 if TYPE_CHECKING:
     from registry.models import EventMajor, SchemaRevision
@@ -43,7 +44,8 @@ def avro_schema_problems(avro_schema: str, *, full_name: str) -> list[str]:
     record_name = avro_schema_full_name(parsed_json)
     if record_name != full_name:
         return [f"The Avro record is named {record_name!r}; the revisions of this major must be named {full_name!r}."]
-    return []
+    # Before anything walks its types: the compatibility checker, the record fit, the worker.
+    return avro_type_problems(parsed_json)
 
 
 def earlier_schemas(*, major: EventMajor) -> list[EarlierSchema]:
@@ -68,11 +70,17 @@ def compatibility_reasons(
 
 
 def revision_problems(*, revision: SchemaRevision) -> list[ValidationError]:
-    """Every reason ``revision`` may not be published; codes ``invalid`` and ``incompatible``."""
+    """Every reason ``revision`` may not be published; codes ``invalid`` and ``incompatible``.
+    A breaking change is reported alone: it needs a new major whatever else is wrong."""
     major = revision.major
     problems = json_schema_problems(revision.json_schema)
     problems += avro_schema_problems(revision.avro_schema, full_name=major.full_name)
     if problems:
         return [ValidationError(problem, code="invalid") for problem in problems]
     reasons = compatibility_reasons(major=major, avro_schema=revision.avro_schema)
-    return [ValidationError(reason, code="incompatible") for reason in reasons]
+    if reasons:
+        return [ValidationError(reason, code="incompatible") for reason in reasons]
+    problems = record_fit_problems(
+        json_schema=revision.json_schema, avro_schema=revision.avro_schema, full_name=major.full_name
+    )
+    return [ValidationError(problem, code="invalid") for problem in problems]

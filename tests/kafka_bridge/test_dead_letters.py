@@ -37,8 +37,10 @@ from kafka_bridge.registry_client import registry_client_reset
 from kafka_bridge.targets import encoding_cache_clear
 from kafka_bridge.tasks import deliver_batch
 from kafka_bridge.topics import topics_ensure
+from registry.avro import avro_schema_fingerprint, avro_schema_text
 from registry.models import EventMajor, SchemaRevision, kafka_topic_name
-from registry.services import revision_create
+from registry.selectors import registry_cache_clear
+from registry.validation import compatibility_reasons
 from tests.factories import NUDGED_EXAMPLE, batch, nudged, nudged_record, registrar_create
 from tests.queues import queues_purge
 
@@ -85,13 +87,25 @@ def with_channel(source: SchemaRevision, *, symbols: list[str] | None) -> tuple[
 
 
 def new_revision(*, symbols: list[str] | None) -> SchemaRevision:
-    """A new revision of nudged_v1, published as the admin publishes it (checked at FULL_TRANSITIVE)."""
+    """A new revision of nudged_v1, compatible at FULL_TRANSITIVE, saved as a registry published
+    it before it checked that the Avro record holds what the JSON schema accepts: the registry
+    refuses such a pair now (any channel into an enum of a few), which is how dead letters come
+    from a database that holds one."""
     major = EventMajor.objects.get(full_name=NUDGED)
     latest = major.revisions.order_by("-revision")[0]
     avro, json_schema = with_channel(latest, symbols=symbols)
-    result = revision_create(major=major, avro_schema=avro, json_schema=json_schema, created_by="editor")
-    assert result.created
-    return result.revision
+    text = avro_schema_text(avro)
+    assert compatibility_reasons(major=major, avro_schema=text) == []
+    created = SchemaRevision.objects.create(
+        major=major,
+        revision=latest.revision + 1,
+        json_schema=json_schema,
+        avro_schema=text,
+        fingerprint=avro_schema_fingerprint(text),
+        created_by="editor",
+    )
+    registry_cache_clear()
+    return created
 
 
 def wait_for(condition: Callable[[], bool], *, timeout: float = 30.0, what: str = "the condition") -> None:

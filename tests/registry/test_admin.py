@@ -99,7 +99,7 @@ def test_the_type_list_takes_as_many_queries_for_one_more_type(editor):
         event_type=event_type,
         major=1,
         full_name="org.example.other_v1",
-        json_schema={"type": "object"},
+        json_schema=source.json_schema,
         avro_schema=avro,
     )
 
@@ -403,3 +403,29 @@ def test_an_anonymous_visitor_is_sent_to_the_login_page(catalogue, client):
     assert posted.status_code == 302
     assert posted["Location"].startswith(reverse("admin:login"))
     assert major().status == "active"
+
+
+def test_a_revision_that_would_poison_delivery_is_refused_on_the_form_with_the_reason(editor):
+    revision = latest()
+    avro = revision.avro_schema_dict
+    avro["fields"].append({"name": "next", "type": ["null", NUDGED], "default": None})
+    recursive = {"avro_schema": json.dumps(avro), "json_schema": json.dumps(revision.json_schema)}
+    json_schema = json.loads(json.dumps(revision.json_schema))
+    json_schema["properties"]["user_uuid"] = {"type": "string", "format": "uuid"}
+    server_field = {"avro_schema": json.dumps(revision.avro_schema_dict), "json_schema": json.dumps(json_schema)}
+
+    for data, reason in [
+        (recursive, f"recursive types are not supported: {NUDGED} → {NUDGED}"),
+        (
+            server_field,
+            "user_uuid: the server sets this field, so the JSON schema must not define it (clients could set it "
+            "themselves)",
+        ),
+    ]:
+        response = editor.post(major_url("revision_add"), data)
+
+        assert response.status_code == 200
+        refusal = content(response).split('id="refusal"', 1)[1].split("</div>", 1)[0]
+        assert "events they accept could not reach Kafka. Nothing was saved." in refusal
+        assert re.findall(r"<li>(.*?)</li>", refusal) == [html.escape(reason)]
+    assert SchemaRevision.objects.filter(major__full_name=NUDGED).count() == 1

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from registry.models import EventMajor, SchemaRevision
 from tests.factories import SHIPPED_TOPICS
@@ -47,3 +47,30 @@ def test_it_turns_a_changed_schema_into_a_new_revision(tmp_path):
     revisions = SchemaRevision.objects.filter(major__full_name="org.openstax.ec.nudged_v1").order_by("revision")
     assert [r.revision for r in revisions] == [1, 2]
     assert revisions[0].fingerprint != revisions[1].fingerprint
+
+
+def test_it_refuses_folders_whose_schemas_would_poison_delivery_naming_each_and_loads_the_rest(tmp_path):
+    root = tmp_path / "schemas"
+    shutil.copytree(CATALOGUE, root)
+    started = root / "org/openstax/ec/started_session/v1/schema.json"
+    json_schema = json.loads(started.read_text())
+    json_schema["properties"]["ip_address"] = {"type": "string"}
+    started.write_text(json.dumps(json_schema))
+    nudged = root / "org/openstax/ec/nudged/v1/avro.avsc"
+    avro = json.loads(nudged.read_text())
+    avro["fields"].append({"name": "next", "type": ["null", "org.openstax.ec.nudged_v1"], "default": None})
+    nudged.write_text(json.dumps(avro))
+
+    with pytest.raises(CommandError) as refused:
+        load(root)
+
+    assert str(refused.value).splitlines() == [
+        "refused:",
+        f"{root / 'org/openstax/ec/nudged/v1'}:",
+        "  recursive types are not supported: org.openstax.ec.nudged_v1 → org.openstax.ec.nudged_v1",
+        f"{root / 'org/openstax/ec/started_session/v1'}:",
+        "  ip_address: the server sets this field, so the JSON schema must not define it (clients could set it "
+        "themselves)",
+    ]
+    loaded = set(EventMajor.objects.values_list("full_name", flat=True))
+    assert loaded == set(SHIPPED_TOPICS) - {"org.openstax.ec.nudged_v1", "org.openstax.ec.started_session_v1"}

@@ -41,7 +41,7 @@ def test_avro_types_read_as_in_the_catalogue_docs(avro_type: Any, label: str):
     assert avro_type_label(avro_type) == label
 
 
-def test_avro_fields_list_nested_records_with_dotted_names_and_defaults():
+def test_avro_fields_list_nested_records_with_dotted_names_and_defaults_once_per_record():
     schema = {
         "type": "record",
         "name": "changed_state_v1",
@@ -70,7 +70,6 @@ def test_avro_fields_list_nested_records_with_dotted_names_and_defaults():
         AvroField("source_metadata", "?source_metadata", "null", "", 0),
         AvroField("source_metadata.scope_id", "?uuid", "null", "", 1),
         AvroField("again", "?source_metadata", "null", "", 0),
-        AvroField("again.scope_id", "?uuid", "null", "", 1),
         AvroField("tags", "array<string>", "[]", "", 0),
     ]
 
@@ -100,7 +99,82 @@ def test_avro_fields_name_each_record_of_a_union_and_stop_at_recursion():
         ("who", "Agent | Group"),
         ("who(Agent).mbox", "string"),
         ("who(Group).member", "array<Agent>"),
-        ("who(Group).member[].mbox", "string"),
+    ]
+
+
+def chain_of_records(length: int) -> dict[str, Any]:
+    """A record whose field types each use the one before twice: written out, 2**length records."""
+    fields: list[dict[str, Any]] = [
+        {"name": "t0", "type": {"type": "record", "name": "T0", "fields": [{"name": "leaf", "type": "string"}]}}
+    ]
+    for index in range(1, length):
+        twice = [{"name": "a", "type": f"T{index - 1}"}, {"name": "b", "type": f"T{index - 1}"}]
+        fields.append({"name": f"t{index}", "type": {"type": "record", "name": f"T{index}", "fields": twice}})
+    return {"type": "record", "name": "Chain", "fields": fields}
+
+
+def test_avro_fields_of_a_chain_of_records_using_each_other_twice_are_listed_once_each():
+    rows = avro_fields(chain_of_records(40))
+
+    # 40 fields of the top record, and the fields of each record once: T0's leaf, then a and b.
+    assert len(rows) == 40 + 1 + 2 * 39
+    assert [(row.name, row.type) for row in rows[:6]] == [
+        ("t0", "T0"),
+        ("t0.leaf", "string"),
+        ("t1", "T1"),
+        ("t1.a", "T0"),
+        ("t1.b", "T0"),
+        ("t2", "T2"),
+    ]
+
+
+def test_json_fields_of_a_chain_of_definitions_using_each_other_twice_are_listed_once_each():
+    definitions: dict[str, Any] = {"D0": {"type": "object", "properties": {"leaf": {"type": "string"}}}}
+    for index in range(1, 40):
+        ref = {"$ref": f"#/$defs/D{index - 1}"}
+        definitions[f"D{index}"] = {"type": "object", "properties": {"a": ref, "b": ref}}
+    schema = {"type": "object", "properties": {"top": {"$ref": "#/$defs/D39"}}, "$defs": definitions}
+
+    rows = json_schema_fields(schema)
+
+    # The table stops 6 levels down, as it always did; each definition is listed where first used.
+    assert [row.name for row in rows] == [
+        "top",
+        "top.a",
+        "top.a.a",
+        "top.a.a.a",
+        "top.a.a.a.a",
+        "top.a.a.a.a.a",
+        "top.a.a.a.a.b",
+        "top.a.a.a.b",
+        "top.a.a.b",
+        "top.a.b",
+        "top.b",
+    ]
+    assert rows[-1].type == "D38"
+
+
+def test_json_type_labels_spell_a_definition_out_once_and_survive_references_in_a_circle():
+    definitions: dict[str, Any] = {
+        "Text": {"type": "string"},
+        "Pair": {"type": "array", "items": {"$ref": "#/$defs/Text"}},
+        "Loop": {"$ref": "#/$defs/Back"},
+        "Back": {"$ref": "#/$defs/Loop"},
+    }
+    schema = {
+        "type": "object",
+        "properties": {
+            "first": {"$ref": "#/$defs/Pair"},
+            "second": {"$ref": "#/$defs/Pair"},
+            "round": {"$ref": "#/$defs/Loop"},
+        },
+        "$defs": definitions,
+    }
+
+    assert [(row.name, row.type) for row in json_schema_fields(schema)] == [
+        ("first", "Pair (array of Text (string))"),
+        ("second", "Pair"),
+        ("round", "Loop (Back (Loop))"),
     ]
 
 

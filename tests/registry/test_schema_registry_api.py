@@ -472,9 +472,9 @@ def test_it_reads_and_sets_the_global_and_subject_compatibility_levels(staff, su
         put(f"/config/{NUDGED}", {"compatibility": "NONE"}, headers=basic("registrar")), {"compatibility": "NONE"}
     )
     assert_ok(get(f"/config/{NUDGED}"), {"compatibilityLevel": "NONE"})
-    response = post(
-        f"/subjects/{NUDGED}/versions", {"schema": nudged_schema(REQUIRED_NOTE)}, headers=basic("registrar")
-    )
+    without_medium = nudged_revision().avro_schema_dict
+    without_medium["fields"] = [field for field in without_medium["fields"] if field["name"] != "medium"]
+    response = post(f"/subjects/{NUDGED}/versions", {"schema": json.dumps(without_medium)}, headers=basic("registrar"))
     assert response.status_code == 200, response.content
 
 
@@ -537,3 +537,77 @@ def test_schemas_past_the_limits_are_42201_for_every_endpoint_that_reads_one(sta
     body = {"schema": schema}
     for path in (LOOKUP, f"/subjects/{NUDGED}/versions", f"/compatibility/subjects/{NUDGED}/versions/latest"):
         assert_error(post(path, body, headers=basic("registrar")), 422, 42201, message)
+
+
+# --- Schemas that would poison delivery: 422, 42201, with the reason ------------------------------
+
+
+def chain_of_records(length: int) -> list[dict[str, Any]]:
+    """Optional fields t0, t1, ... of records T0, T1, ... each using the one before twice."""
+    fields = [
+        {
+            "name": "t0",
+            "type": ["null", {"type": "record", "name": "T0", "fields": [{"name": "leaf", "type": "string"}]}],
+            "default": None,
+        }
+    ]
+    for index in range(1, length):
+        twice = [{"name": "a", "type": f"T{index - 1}"}, {"name": "b", "type": f"T{index - 1}"}]
+        links = {"type": "record", "name": f"T{index}", "fields": twice}
+        fields.append({"name": f"t{index}", "type": ["null", links], "default": None})
+    return fields
+
+
+@pytest.mark.parametrize(
+    ("extra_fields", "reason"),
+    [
+        (
+            [{"name": "next", "type": ["null", NUDGED], "default": None}],
+            f"recursive types are not supported: {NUDGED} → {NUDGED}",
+        ),
+        (
+            chain_of_records(30),
+            "the Avro schema is too large once each named type is written out where it is used: more than 100,000 "
+            "types and fields, at most 10,000 are allowed",
+        ),
+        (
+            [{"name": "user_agent", "type": ["null", "int"], "default": None}],
+            "user_agent: the server writes text there, which the Avro field ?int cannot hold",
+        ),
+    ],
+    ids=["recursive", "exponential", "server-field"],
+)
+def test_registering_a_compatible_schema_that_would_poison_delivery_is_42201_with_the_reason(
+    staff, extra_fields, reason
+):
+    schema = nudged_schema(*extra_fields)
+
+    response = post(f"/subjects/{NUDGED}/versions", {"schema": schema}, headers=basic("registrar"))
+
+    assert_error(response, 422, 42201, f"Invalid schema: {reason}")
+    assert SchemaRevision.objects.filter(major__full_name=NUDGED).count() == 1
+
+
+def test_testing_compatibility_of_a_recursive_schema_is_42201():
+    schema = nudged_schema({"name": "next", "type": ["null", NUDGED], "default": None})
+
+    response = post(f"/compatibility/subjects/{NUDGED}/versions/latest", {"schema": schema})
+
+    assert_error(response, 422, 42201, "recursive types are not supported")
+
+
+def test_a_field_no_value_fills_is_42201_even_where_the_level_allows_any_change(staff):
+    assert put(f"/config/{NUDGED}", {"compatibility": "NONE"}, headers=basic("registrar")).status_code == 200
+
+    response = post(
+        f"/subjects/{NUDGED}/versions", {"schema": nudged_schema(REQUIRED_NOTE)}, headers=basic("registrar")
+    )
+
+    assert_error(
+        response,
+        422,
+        42201,
+        "Invalid schema: required_note: no value clients send fills it, so the record holds null there, but the "
+        "Avro field is string",
+    )
+    assert SchemaRevision.objects.filter(major__full_name=NUDGED).count() == 1

@@ -151,3 +151,63 @@ def test_export_then_load_changes_nothing(tmp_path):
     output = load(tmp_path)
     assert "created: 0" in output
     assert "revised: 0" in output
+
+
+# --- Revisions that would poison delivery ---------------------------------------------------------
+
+
+def nudged_json() -> dict[str, Any]:
+    copied: dict[str, Any] = json.loads(json.dumps(nudged().revisions.get().json_schema))
+    return copied
+
+
+def test_revision_create_refuses_a_record_that_refers_to_itself_as_invalid():
+    major = nudged()
+    recursive = with_field(latest_avro(major), {"name": "next", "type": ["null", NUDGED], "default": None})
+
+    with pytest.raises(SchemaRejected) as refused:
+        revision_create(major=major, avro_schema=recursive)
+
+    assert not refused.value.incompatible
+    assert refused.value.reasons == [f"recursive types are not supported: {NUDGED} → {NUDGED}"]
+    assert major.revisions.count() == 1
+
+
+def test_revision_create_refuses_a_json_schema_that_lets_clients_set_server_fields():
+    major = nudged()
+    json_schema = nudged_json()
+    json_schema["properties"]["ip_address"] = {"type": "string"}
+
+    with pytest.raises(SchemaRejected) as refused:
+        revision_create(major=major, avro_schema=latest_avro(major), json_schema=json_schema)
+
+    assert not refused.value.incompatible
+    assert refused.value.reasons == [
+        "ip_address: the server sets this field, so the JSON schema must not define it (clients could set it "
+        "themselves)"
+    ]
+    assert major.revisions.count() == 1
+
+
+def test_revision_create_refuses_values_the_avro_record_cannot_hold():
+    major = nudged()
+    json_schema = nudged_json()
+    json_schema["properties"]["session_order"] = {"type": "integer"}
+
+    with pytest.raises(SchemaRejected) as refused:
+        revision_create(major=major, avro_schema=latest_avro(major), json_schema=json_schema)
+
+    assert refused.value.reasons == [
+        "session_order: the JSON schema allows integers beyond int32 but the Avro field is int"
+    ]
+    assert major.revisions.count() == 1
+
+
+def test_a_breaking_change_is_reported_before_what_else_is_wrong():
+    major = nudged()
+    # Incompatible (a field without a default) and undeliverable (no value fills it): one answer.
+    with pytest.raises(SchemaRejected) as refused:
+        revision_create(major=major, avro_schema=with_field(latest_avro(major), {"name": "mood", "type": "string"}))
+
+    assert refused.value.incompatible
+    assert all(reason.startswith("Incompatible under FULL_TRANSITIVE") for reason in refused.value.reasons)
