@@ -7,7 +7,8 @@ through that the Avro record cannot hold becomes a dead letter after the client 
 event was accepted, so a revision is refused when:
 
 - ``avro_type_problems``: a named Avro type refers to itself, directly or through other named
-  types, or the schema grows past ``MAX_EXPANDED_NODES`` once every named type is written out
+  types; a union holds a UUID beside another type than null (the worker could not tell which the
+  text is); or the schema grows past ``MAX_EXPANDED_NODES`` once every named type is written out
   where it is used (as the admin's field tables, code generators and encoders do). Recursion
   buys nothing here: a payload checked by a JSON schema is recursive only through a ``$ref``
   recursion, which the catalogue's generator refuses, while consumers' generated code, the
@@ -250,9 +251,57 @@ def avro_expanded_size(avro_schema: str | Mapping[str, Any], *, cap: int = 10**1
     return None if cycle is not None else size
 
 
+def _is_uuid_fixed(node: Any) -> bool:
+    return isinstance(node, dict) and node.get("type") == "fixed" and node.get("size") == 16
+
+
+def _holds_uuid(node: Any, holding: Mapping[str, bool]) -> bool:
+    """Whether a value of ``node`` can hold a UUID (a 16-byte fixed), the named types it uses
+    already judged in ``holding``. Unnamed types nest only as deep as the schema's JSON does."""
+    if isinstance(node, str):
+        return holding.get(node, False)
+    if _is_uuid_fixed(node):
+        return True
+    if isinstance(node, dict) and node.get("type") in _NAMED_KINDS and node.get("name") in holding:
+        return holding[node["name"]]
+    return any(_holds_uuid(child, holding) for child in _avro_children(node))
+
+
+def _mixed_uuid_unions(avro_schema: str | Mapping[str, Any]) -> list[str]:
+    """The unions where a branch holding a UUID stands beside another type than null, as
+    ``record.field`` (the worker turns a UUID's text into its 16 bytes only where the field's type
+    leaves no choice; fastavro would refuse the text in a union of several)."""
+    parsed = _parsed_record(avro_schema)
+    definitions = _avro_definitions(parsed)
+    bodies = {name: _avro_body(definition, definitions) for name, definition in definitions.items()}
+    _, order = _cycle_or_order(parsed["name"], bodies)
+    holding: dict[str, bool] = {}
+    for name in order:
+        definition = definitions[name]
+        holding[name] = _is_uuid_fixed(definition) or any(
+            _holds_uuid(child, holding) for child in _avro_children(definition)
+        )
+    found = []
+    for name in order:
+        for field in definitions[name].get("fields", []):
+            stack = [field.get("type")]
+            while stack:
+                node = stack.pop()
+                if isinstance(node, list):
+                    others = [branch for branch in node if branch != "null"]
+                    if len(others) > 1 and any(_holds_uuid(branch, holding) for branch in others):
+                        found.append(f"{name}.{field.get('name')}")
+                        break
+                if isinstance(node, dict) and node.get("type") in _NAMED_KINDS:
+                    continue  # judged as a definition of its own
+                stack.extend(_avro_children(node))
+    return found
+
+
 def avro_type_problems(avro_schema: str | Mapping[str, Any], *, max_nodes: int = MAX_EXPANDED_NODES) -> list[str]:
     """Why ``avro_schema`` (a valid Avro record) cannot be published whatever its JSON schema:
-    a recursive named type, or past ``max_nodes`` nodes once named types are written out."""
+    a recursive named type, past ``max_nodes`` nodes once named types are written out, or a
+    union in which a UUID stands beside another type than null."""
     cap = 10 * max_nodes
     cycle, size = _expansion(avro_schema, cap=cap)
     if cycle is not None:
@@ -263,7 +312,11 @@ def avro_type_problems(avro_schema: str | Mapping[str, Any], *, max_nodes: int =
             "the Avro schema is too large once each named type is written out where it is used: "
             f"{shown} types and fields, at most {max_nodes:,} are allowed"
         ]
-    return []
+    return [
+        f"{where}: a union in which a UUID (a 16-byte fixed) stands beside another type than null is not "
+        "supported: a UUID's text is written as its 16 bytes only where nothing else but null can be meant"
+        for where in _mixed_uuid_unions(avro_schema)
+    ]
 
 
 # --- JSON values into the Avro record -------------------------------------------------------------

@@ -134,6 +134,28 @@ def test_it_refuses_types_that_refer_to_each_other_and_names_the_circle():
     assert avro_expanded_size(avro) is None
 
 
+def test_it_refuses_a_union_in_which_a_uuid_stands_beside_another_type():
+    _, avro = nudged_pair()
+    avro["fields"].append({"name": "or_text", "type": ["null", "org.openstax.ec.uuid", "string"], "default": None})
+    holder = record("Holder", {"name": "id", "type": "org.openstax.ec.uuid"})
+    avro["fields"].append({"name": "or_count", "type": ["null", holder, "long"], "default": None})
+    avro["fields"].append(optional("listed", {"type": "array", "items": ["org.openstax.ec.Holder", "string"]}))
+
+    assert avro_type_problems(avro) == [
+        f"{NUDGED}.{name}: a union in which a UUID (a 16-byte fixed) stands beside another type than null is "
+        "not supported: a UUID's text is written as its 16 bytes only where nothing else but null can be meant"
+        for name in ("or_text", "or_count", "listed")
+    ]
+
+
+def test_a_uuid_beside_null_alone_and_unions_without_uuids_pass():
+    _, avro = nudged_pair()
+    avro["fields"].append(optional("maybe", "org.openstax.ec.uuid"))
+    avro["fields"].append({"name": "either", "type": ["null", "string", "long"], "default": None})
+
+    assert avro_type_problems(avro) == []
+
+
 def test_it_counts_the_nodes_of_a_schema_with_its_named_types_written_out():
     _, plain = nudged_pair()
     base = avro_expanded_size(plain)
