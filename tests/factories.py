@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
+
+from django.conf import settings
 
 # EVENTS.md's catalogue: every shipped major and its Kafka topic.
 SHIPPED_TOPICS: dict[str, str] = {
@@ -74,3 +78,27 @@ def registrar_create(username: str = "registrar", password: str = "s3cret-pass")
         )
     )
     return user
+
+
+COUNTED = "org.example.counted_v1"
+
+
+def counted_type() -> None:
+    """An active event type as a registrar may publish one, with an integer field of no bounds
+    (``count``, an Avro ``long``): nudged_v1's schemas plus that field."""
+    from registry.generator import avro_schema_generate
+    from registry.models import EventType
+    from registry.services import major_create
+
+    folder = Path(settings.BASE_DIR) / "schemas/org/openstax/ec/nudged/v1"
+    json_schema = json.loads((folder / "schema.json").read_text())
+    json_schema["properties"]["type"] = {"const": COUNTED}
+    json_schema["properties"]["count"] = {"type": "integer"}
+    json_schema["required"] = [*json_schema["required"], "count"]
+    section = json.loads((folder / "event.json").read_text())["avro"]
+    section["fields"] = [*section["fields"], "count"]
+    avro = avro_schema_generate(json_schema=json_schema, full_name=COUNTED, avro=section)
+    event_type = EventType.objects.create(namespace="org.example", name="counted", topic="counted")
+    major_create(
+        event_type=event_type, major=1, full_name=COUNTED, json_schema=json_schema, avro_schema=avro, status="active"
+    )

@@ -15,10 +15,7 @@ from rest_framework.test import APIClient
 
 from eventcapture.celery import app
 from kafka_bridge.queue import DELIVER_QUEUE, QueuedEvent, task_read
-from registry.generator import avro_schema_generate
-from registry.models import EventType
-from registry.services import major_create
-from tests.factories import batch, nudged
+from tests.factories import COUNTED, batch, counted_type, nudged
 from tests.queues import queues_purge
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("catalogue", "empty_queue")]
@@ -118,32 +115,12 @@ def test_clocks_at_the_edges_of_the_calendar_that_agree_are_kept_as_sent():
     assert response.json()["warnings"] == []
 
 
-def _counted_type() -> None:
-    """An event type with an integer field of no bounds (Avro long), as a registrar may publish one."""
-    json_schema = json.loads((CATALOGUE / "org/openstax/ec/nudged/v1/schema.json").read_text())
-    json_schema["properties"]["type"] = {"const": "org.example.counted_v1"}
-    json_schema["properties"]["count"] = {"type": "integer"}
-    json_schema["required"] = [*json_schema["required"], "count"]
-    section = json.loads((CATALOGUE / "org/openstax/ec/nudged/v1/event.json").read_text())["avro"]
-    section["fields"] = [*section["fields"], "count"]
-    avro = avro_schema_generate(json_schema=json_schema, full_name="org.example.counted_v1", avro=section)
-    event_type = EventType.objects.create(namespace="org.example", name="counted", topic="counted")
-    major_create(
-        event_type=event_type,
-        major=1,
-        full_name="org.example.counted_v1",
-        json_schema=json_schema,
-        avro_schema=avro,
-        status="active",
-    )
-
-
 @pytest.mark.parametrize(
     ("count", "accepted"), [(2**63 - 1, True), (-(2**63), True), (2**63, False), (-(2**63) - 1, False)]
 )
 def test_an_integer_beyond_avro_long_is_refused_with_422(count, accepted):
-    _counted_type()
-    response = post(nudged(type="org.example.counted_v1", count=count))
+    counted_type()
+    response = post(nudged(type=COUNTED, count=count))
     if accepted:
         assert response.status_code == 202, response.json()
         [event] = queued()

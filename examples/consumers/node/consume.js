@@ -31,6 +31,40 @@ class TimestampMillis extends avro.types.LogicalType {
   }
 }
 
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER)
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
+
+// Avro longs as JavaScript numbers while they are exact (within ±(2^53 - 1)), else as BigInt: avsc's
+// own long type throws "potential precision loss" past that, and a double would change the value.
+const exactLong = avro.types.LongType.__with({
+  fromBuffer: (buffer) => {
+    const value = buffer.readBigInt64LE()
+    return value >= MIN_SAFE && value <= MAX_SAFE ? Number(value) : value
+  },
+  toBuffer: (value) => {
+    const buffer = Buffer.alloc(8)
+    buffer.writeBigInt64LE(BigInt(value))
+    return buffer
+  },
+  fromJSON: (value) => (Number.isSafeInteger(value) ? value : BigInt(value)),
+  toJSON: (value) => (typeof value === 'bigint' ? value.toString() : value),
+  isValid: (value) => typeof value === 'bigint' || Number.isSafeInteger(value),
+  compare: (one, other) => (one < other ? -1 : one > other ? 1 : 0)
+})
+function longsExact (schema) {
+  const plainLong = schema === 'long' || (schema && schema.type === 'long' && !schema.logicalType)
+  return plainLong ? exactLong : undefined
+}
+
+// JSON.stringify cannot write a BigInt: it is written as a marked string, then the mark and quotes
+// are taken off, leaving the number's digits. The mark holds a random part no text will hold.
+const BIGINT_MARK = `bigint-${require('node:crypto').randomUUID()}:`
+
+function json (value) {
+  const text = JSON.stringify(value, (_, item) => (typeof item === 'bigint' ? `${BIGINT_MARK}${item}` : item))
+  return text.replace(new RegExp(`"${BIGINT_MARK}(-?[0-9]+)"`, 'g'), '$1')
+}
+
 const HELP = `usage: node consume.js [options]   (each option also from the environment variable named)
   --bootstrap-servers HOST:PORT  KAFKA_BOOTSTRAP_SERVERS  default 127.0.0.1:9092
   --registry-url URL             REGISTRY_URL             default http://127.0.0.1:8000/schema-registry
@@ -125,7 +159,7 @@ async function main () {
   const opts = options()
   const registry = new SchemaRegistry(
     { host: opts.registryUrl },
-    { [SchemaType.AVRO]: { logicalTypes: { 'timestamp-millis': TimestampMillis } } }
+    { [SchemaType.AVRO]: { logicalTypes: { 'timestamp-millis': TimestampMillis }, typeHook: longsExact } }
   )
   const kafka = new Kafka({
     clientId: 'eventcapture-consumer-example',
@@ -193,7 +227,7 @@ async function main () {
           resolveOffset(message.offset)
           continue
         }
-        process.stdout.write(JSON.stringify({
+        process.stdout.write(json({
           topic: batch.topic,
           partition: batch.partition,
           offset: Number(message.offset),
