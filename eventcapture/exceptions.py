@@ -124,6 +124,13 @@ class EventsInvalid(ApiError):
     default_message = "One or more events are invalid"
 
 
+class StatementsInvalid(EventsInvalid):
+    """xAPI statements of a request carrying ``X-Experience-API-Version`` that break xAPI 1.0.3: an
+    LRS answers them 400 Bad Request (``details`` as for ``EventsInvalid``)."""
+
+    status_code = 400
+
+
 class RateLimited(ApiError):
     status_code = 429
     code = "rate_limited"

@@ -1,0 +1,300 @@
+"""xAPI statements, whichever way they arrive (the LRS mode of events/xapi.py, or the service's own
+contract of events/services.py): completing what xAPI 1.0.3 lets clients leave out, the rules of
+xAPI that JSON Schema cannot say, and the Kafka record of a statement.
+
+The registry's JSON schema (``schemas/org/adlnet/xapi/Statement/v1/schema.json``) checks everything
+a statement's own values decide; ``statement_rule_problems`` checks what depends on several of them
+(an Agent's one identifier, ``raw`` within ``min`` and ``max``, ``context.revision`` only with an
+Activity object, ...), and runs on statements the schema accepted, so it can rely on their shapes.
+
+The record (``statement_record``) is the completed statement with every ``extensions`` object made
+an Avro ``map<string>``: a string value as itself, any other JSON value (number, boolean, null,
+object, array) as its compact JSON text, the keys of those listed, sorted, in a sibling
+``jsonExtensionKeys`` (null when every value is a string), so ``"5"`` and ``5`` stay apart and the
+statement can be rebuilt exactly from the record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from eventcapture.exceptions import ErrorDetail
+
+# The version a statement without one is stored with (xAPI 1.0.3, Data 2.4.10).
+DEFAULT_STATEMENT_VERSION = "1.0.0"
+CONTEXT_ACTIVITY_KINDS = ("parent", "grouping", "category", "other")
+VOIDED = "http://adlnet.gov/expapi/verbs/voided"
+_IFIS = ("mbox", "mbox_sha1sum", "openid", "account")
+_IFI_NAMES = "mbox, mbox_sha1sum, openid, account"
+_INTERACTION_LISTS = ("choices", "scale", "source", "target", "steps")
+_INTERACTION_PROPERTIES = ("correctResponsesPattern", *_INTERACTION_LISTS)
+JSON_EXTENSION_KEYS = "jsonExtensionKeys"
+
+
+def timestamp_text(moment: datetime) -> str:
+    """``moment`` as a statement's ``stored`` is written: UTC, milliseconds, ``Z``."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# --- completion ---------------------------------------------------------------------------------
+
+
+def _actor(actor: Any, *, default: str | None = "Agent") -> Any:
+    """An Agent or Group with its ``objectType`` (``default`` when absent), its members Agents."""
+    if not isinstance(actor, dict):
+        return actor
+    completed = {**actor}
+    # An actor with members is a Group, and xAPI has a Group say so itself: it is not made an Agent
+    # that would lose them.
+    if default is not None and "member" not in completed:
+        completed.setdefault("objectType", default)
+    members = completed.get("member")
+    if completed.get("objectType") == "Group" and isinstance(members, list):
+        completed["member"] = [_actor(member) for member in members]
+    return completed
+
+
+def _activity(activity: Any) -> Any:
+    if isinstance(activity, dict) and "objectType" not in activity:
+        return {**activity, "objectType": "Activity"}
+    return activity
+
+
+def _object(target: Any) -> Any:
+    """A statement's or sub-statement's object: an Activity when it names no ``objectType``."""
+    if not isinstance(target, dict):
+        return target
+    completed = _activity(target)
+    kind = completed["objectType"]
+    if kind in ("Agent", "Group"):
+        return _actor(completed)
+    if kind == "SubStatement":
+        return _statement_body(completed)
+    return completed
+
+
+def _context(context: Any) -> Any:
+    if not isinstance(context, dict):
+        return context
+    completed = {**context}
+    if "instructor" in completed:
+        completed["instructor"] = _actor(completed["instructor"])
+    if "team" in completed:
+        # A team is a Group: it must say so itself, its members need not.
+        completed["team"] = _actor(completed["team"], default=None)
+    activities = completed.get("contextActivities")
+    if isinstance(activities, dict):
+        listed = {**activities}
+        for kind in CONTEXT_ACTIVITY_KINDS:
+            value = listed.get(kind)
+            if isinstance(value, dict):
+                # xAPI 1.0.3 allows one Activity where a list is expected; an LRS stores the list.
+                value = [value]
+            if isinstance(value, list):
+                listed[kind] = [_activity(activity) for activity in value]
+        completed["contextActivities"] = listed
+    return completed
+
+
+def _statement_body(statement: dict[str, Any]) -> dict[str, Any]:
+    """What a statement and a sub-statement share: actor, object, context."""
+    completed = {**statement}
+    if "actor" in completed:
+        completed["actor"] = _actor(completed["actor"])
+    if "object" in completed:
+        completed["object"] = _object(completed["object"])
+    if "context" in completed:
+        completed["context"] = _context(completed["context"])
+    return completed
+
+
+def statement_complete(statement: Any, *, statement_id: str, stored: str) -> Any:
+    """``statement`` as an LRS stores it: ``statement_id`` when it has no ``id``, the objectType
+    defaults, a lone context activity made a list, ``stored`` set (what a client sent there is
+    replaced: xAPI has the LRS set it), ``timestamp`` (``stored``) and ``version`` (1.0.0) when
+    absent. What is not an object is left for validation to refuse."""
+    if not isinstance(statement, dict):
+        return statement
+    completed = _statement_body(statement)
+    completed.setdefault("id", statement_id)
+    if "authority" in completed:
+        completed["authority"] = _actor(completed["authority"])
+    completed["stored"] = stored
+    completed.setdefault("timestamp", stored)
+    completed.setdefault("version", DEFAULT_STATEMENT_VERSION)
+    return completed
+
+
+# --- the rules JSON Schema cannot say -----------------------------------------------------------
+
+# (path below the statement, code, message)
+_Problem = tuple[str, str, str]
+
+
+def _agent_problems(agent: Mapping[str, Any], path: str) -> Iterator[_Problem]:
+    ifis = [name for name in _IFIS if name in agent]
+    if not ifis:
+        yield path, "required", f"{path}: an Agent needs one of {_IFI_NAMES}"
+    elif len(ifis) > 1:
+        yield path, "invalid_value", f"{path}: an Agent uses exactly one of {_IFI_NAMES}; it has {', '.join(ifis)}"
+
+
+def _group_problems(group: Mapping[str, Any], path: str) -> Iterator[_Problem]:
+    ifis = [name for name in _IFIS if name in group]
+    if len(ifis) > 1:
+        yield path, "invalid_value", f"{path}: a Group uses at most one of {_IFI_NAMES}; it has {', '.join(ifis)}"
+    members = group.get("member") or []
+    if not ifis and not members:
+        yield f"{path}.member", "required", f"{path}: an anonymous Group (none of {_IFI_NAMES}) needs a member"
+    for index, member in enumerate(members):
+        yield from _agent_problems(member, f"{path}.member.{index}")
+
+
+def _actor_problems(actor: Mapping[str, Any], path: str) -> Iterator[_Problem]:
+    if actor["objectType"] == "Agent":
+        yield from _agent_problems(actor, path)
+    else:
+        yield from _group_problems(actor, path)
+
+
+def _activity_problems(activity: Mapping[str, Any], path: str) -> Iterator[_Problem]:
+    definition = activity.get("definition")
+    if definition is None:
+        return
+    if "interactionType" not in definition:
+        used = [name for name in _INTERACTION_PROPERTIES if name in definition]
+        if used:
+            yield (
+                f"{path}.definition.interactionType",
+                "required",
+                f"{path}.definition: interactionType is required with {', '.join(used)}",
+            )
+    for name in _INTERACTION_LISTS:
+        seen: set[str] = set()
+        for index, component in enumerate(definition.get(name, ())):
+            if component["id"] in seen:
+                where = f"{path}.definition.{name}.{index}.id"
+                yield where, "invalid_value", f"{where}: {component['id']!r} is used twice in {name}"
+            seen.add(component["id"])
+
+
+def _score_problems(score: Mapping[str, Any], path: str) -> Iterator[_Problem]:
+    low, high, raw = score.get("min"), score.get("max"), score.get("raw")
+    if low is not None and high is not None and not low < high:
+        yield f"{path}.min", "invalid_value", f"{path}: min ({low}) must be less than max ({high})"
+    if raw is not None and low is not None and raw < low:
+        yield f"{path}.raw", "invalid_value", f"{path}: raw ({raw}) is less than min ({low})"
+    if raw is not None and high is not None and raw > high:
+        yield f"{path}.raw", "invalid_value", f"{path}: raw ({raw}) is greater than max ({high})"
+
+
+def _body_problems(statement: Mapping[str, Any], path: str) -> Iterator[_Problem]:
+    """What a statement and a sub-statement share: actor, object, result, context."""
+    yield from _actor_problems(statement["actor"], f"{path}.actor")
+    target = statement["object"]
+    kind = target["objectType"]
+    if kind == "Activity":
+        yield from _activity_problems(target, f"{path}.object")
+    elif kind in ("Agent", "Group"):
+        yield from _actor_problems(target, f"{path}.object")
+    elif kind == "SubStatement":
+        yield from _body_problems(target, f"{path}.object")
+    score = (statement.get("result") or {}).get("score")
+    if score is not None:
+        yield from _score_problems(score, f"{path}.result.score")
+    context = statement.get("context")
+    if context is None:
+        return
+    for name in ("revision", "platform"):
+        if name in context and kind != "Activity":
+            yield (
+                f"{path}.context.{name}",
+                "invalid_value",
+                f"{path}.context: {name} is only allowed when the object is an Activity (it is a {kind})",
+            )
+    if "instructor" in context:
+        yield from _actor_problems(context["instructor"], f"{path}.context.instructor")
+    if "team" in context:
+        yield from _group_problems(context["team"], f"{path}.context.team")
+    for kind_name, activities in (context.get("contextActivities") or {}).items():
+        for index, activity in enumerate(activities):
+            yield from _activity_problems(activity, f"{path}.context.contextActivities.{kind_name}.{index}")
+
+
+def statement_rule_problems(*, index: int, statement: Mapping[str, Any], event_type: str) -> list[ErrorDetail]:
+    """What xAPI 1.0.3 asks of a schema-valid (completed) statement that JSON Schema cannot say."""
+    problems = list(_body_problems(statement, "statement"))
+    if statement["verb"]["id"] == VOIDED and statement["object"]["objectType"] != "StatementRef":
+        problems.append(
+            ("statement.object.objectType", "invalid_value", "object: a voiding statement's object is a StatementRef")
+        )
+    authority = statement.get("authority")
+    if authority is not None:
+        if authority["objectType"] == "Agent":
+            problems.extend(_agent_problems(authority, "statement.authority"))
+        else:
+            for position, member in enumerate(authority["member"]):
+                problems.extend(_agent_problems(member, f"statement.authority.member.{position}"))
+    return [
+        ErrorDetail(code, message.removeprefix("statement."), index, path, event_type)
+        for path, code, message in problems
+    ]
+
+
+# --- the Kafka record ---------------------------------------------------------------------------
+
+
+def _extensions_text(node: Mapping[str, Any]) -> dict[str, Any]:
+    """``node`` with its ``extensions`` as Avro's ``map<string>`` and their ``jsonExtensionKeys``."""
+    values = node.get("extensions")
+    if not isinstance(values, dict) or all(type(value) is str for value in values.values()):
+        return dict(node)
+    return {
+        **node,
+        "extensions": {
+            key: value if type(value) is str else orjson.dumps(value).decode() for key, value in values.items()
+        },
+        JSON_EXTENSION_KEYS: sorted(key for key, value in values.items() if type(value) is not str),
+    }
+
+
+def _activity_record(activity: Mapping[str, Any]) -> dict[str, Any]:
+    definition = activity.get("definition")
+    if definition is None:
+        return dict(activity)
+    return {**activity, "definition": _extensions_text(definition)}
+
+
+def _context_record(context: Mapping[str, Any]) -> dict[str, Any]:
+    record = _extensions_text(context)
+    activities = context.get("contextActivities")
+    if activities is not None:
+        record["contextActivities"] = {
+            kind: [_activity_record(activity) for activity in listed] for kind, listed in activities.items()
+        }
+    return record
+
+
+def _body_record(statement: Mapping[str, Any]) -> dict[str, Any]:
+    record = dict(statement)
+    target = statement["object"]
+    if target["objectType"] == "Activity":
+        record["object"] = _activity_record(target)
+    elif target["objectType"] == "SubStatement":
+        record["object"] = _body_record(target)
+    if statement.get("result") is not None:
+        record["result"] = _extensions_text(statement["result"])
+    if statement.get("context") is not None:
+        record["context"] = _context_record(statement["context"])
+    return record
+
+
+def statement_record(statement: Mapping[str, Any]) -> dict[str, Any]:
+    """The Kafka record (``org.adlnet.xapi.Statement``, JSON-safe) of a valid, completed
+    statement: the statement itself, its extensions as text and key lists wherever they occur (the
+    object's definition, the context activities', a sub-statement's, the result's, the context's)."""
+    return _body_record(statement)
