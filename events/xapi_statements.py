@@ -16,7 +16,7 @@ statement can be rebuilt exactly from the record.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -131,103 +131,109 @@ def statement_complete(statement: Any, *, statement_id: str, stored: str) -> Any
 
 # --- the rules JSON Schema cannot say -----------------------------------------------------------
 
-# (path below the statement, code, message)
-_Problem = tuple[str, str, str]
+# (path below the statement, code, message). The checks run on every valid statement, so they
+# append to one list and build a path or message only for a problem.
+_Problems = list[tuple[str, str, str]]
+_INTERACTION_SET = frozenset(_INTERACTION_PROPERTIES)
 
 
-def _agent_problems(agent: Mapping[str, Any], path: str) -> Iterator[_Problem]:
-    ifis = [name for name in _IFIS if name in agent]
+def _agent_check(agent: Mapping[str, Any], path: str, out: _Problems) -> None:
+    ifis = ("mbox" in agent) + ("mbox_sha1sum" in agent) + ("openid" in agent) + ("account" in agent)
+    if ifis == 1:
+        return
     if not ifis:
-        yield path, "required", f"{path}: an Agent needs one of {_IFI_NAMES}"
-    elif len(ifis) > 1:
-        yield path, "invalid_value", f"{path}: an Agent uses exactly one of {_IFI_NAMES}; it has {', '.join(ifis)}"
-
-
-def _group_problems(group: Mapping[str, Any], path: str) -> Iterator[_Problem]:
-    ifis = [name for name in _IFIS if name in group]
-    if len(ifis) > 1:
-        yield path, "invalid_value", f"{path}: a Group uses at most one of {_IFI_NAMES}; it has {', '.join(ifis)}"
-    members = group.get("member") or []
-    if not ifis and not members:
-        yield f"{path}.member", "required", f"{path}: an anonymous Group (none of {_IFI_NAMES}) needs a member"
-    for index, member in enumerate(members):
-        yield from _agent_problems(member, f"{path}.member.{index}")
-
-
-def _actor_problems(actor: Mapping[str, Any], path: str) -> Iterator[_Problem]:
-    if actor["objectType"] == "Agent":
-        yield from _agent_problems(actor, path)
+        out.append((path, "required", f"{path}: an Agent needs one of {_IFI_NAMES}"))
     else:
-        yield from _group_problems(actor, path)
+        used = ", ".join(name for name in _IFIS if name in agent)
+        out.append((path, "invalid_value", f"{path}: an Agent uses exactly one of {_IFI_NAMES}; it has {used}"))
 
 
-def _activity_problems(activity: Mapping[str, Any], path: str) -> Iterator[_Problem]:
+def _group_check(group: Mapping[str, Any], path: str, out: _Problems) -> None:
+    ifis = ("mbox" in group) + ("mbox_sha1sum" in group) + ("openid" in group) + ("account" in group)
+    if ifis > 1:
+        used = ", ".join(name for name in _IFIS if name in group)
+        out.append((path, "invalid_value", f"{path}: a Group uses at most one of {_IFI_NAMES}; it has {used}"))
+    members = group.get("member") or ()
+    if not ifis and not members:
+        out.append((f"{path}.member", "required", f"{path}: an anonymous Group (none of {_IFI_NAMES}) needs a member"))
+    for index, member in enumerate(members):
+        _agent_check(member, f"{path}.member.{index}", out)
+
+
+def _actor_check(actor: Mapping[str, Any], path: str, out: _Problems) -> None:
+    if actor["objectType"] == "Agent":
+        _agent_check(actor, path, out)
+    else:
+        _group_check(actor, path, out)
+
+
+def _activity_check(activity: Mapping[str, Any], path: str, out: _Problems) -> None:
     definition = activity.get("definition")
-    if definition is None:
+    if definition is None or _INTERACTION_SET.isdisjoint(definition):
         return
     if "interactionType" not in definition:
-        used = [name for name in _INTERACTION_PROPERTIES if name in definition]
-        if used:
-            yield (
-                f"{path}.definition.interactionType",
-                "required",
-                f"{path}.definition: interactionType is required with {', '.join(used)}",
-            )
+        used = ", ".join(name for name in _INTERACTION_PROPERTIES if name in definition)
+        where = f"{path}.definition"
+        out.append((f"{where}.interactionType", "required", f"{where}: interactionType is required with {used}"))
     for name in _INTERACTION_LISTS:
+        components = definition.get(name)
+        if not components or len({component["id"] for component in components}) == len(components):
+            continue
         seen: set[str] = set()
-        for index, component in enumerate(definition.get(name, ())):
+        for index, component in enumerate(components):
             if component["id"] in seen:
                 where = f"{path}.definition.{name}.{index}.id"
-                yield where, "invalid_value", f"{where}: {component['id']!r} is used twice in {name}"
+                out.append((where, "invalid_value", f"{where}: {component['id']!r} is used twice in {name}"))
             seen.add(component["id"])
 
 
-def _score_problems(score: Mapping[str, Any], path: str) -> Iterator[_Problem]:
+def _score_check(score: Mapping[str, Any], path: str, out: _Problems) -> None:
     low, high, raw = score.get("min"), score.get("max"), score.get("raw")
     if low is not None and high is not None and not low < high:
-        yield f"{path}.min", "invalid_value", f"{path}: min ({low}) must be less than max ({high})"
+        out.append((f"{path}.min", "invalid_value", f"{path}: min ({low}) must be less than max ({high})"))
     if raw is not None and low is not None and raw < low:
-        yield f"{path}.raw", "invalid_value", f"{path}: raw ({raw}) is less than min ({low})"
+        out.append((f"{path}.raw", "invalid_value", f"{path}: raw ({raw}) is less than min ({low})"))
     if raw is not None and high is not None and raw > high:
-        yield f"{path}.raw", "invalid_value", f"{path}: raw ({raw}) is greater than max ({high})"
+        out.append((f"{path}.raw", "invalid_value", f"{path}: raw ({raw}) is greater than max ({high})"))
 
 
-def _body_problems(statement: Mapping[str, Any], path: str) -> Iterator[_Problem]:
+def _context_check(context: Mapping[str, Any], kind: str, path: str, out: _Problems) -> None:
+    for name in ("revision", "platform"):
+        if name in context and kind != "Activity":
+            message = f"{path}: {name} is only allowed when the object is an Activity (it is a {kind})"
+            out.append((f"{path}.{name}", "invalid_value", message))
+    if "instructor" in context:
+        _actor_check(context["instructor"], f"{path}.instructor", out)
+    if "team" in context:
+        _group_check(context["team"], f"{path}.team", out)
+    for kind_name, activities in (context.get("contextActivities") or {}).items():
+        for index, activity in enumerate(activities):
+            _activity_check(activity, f"{path}.contextActivities.{kind_name}.{index}", out)
+
+
+def _body_check(statement: Mapping[str, Any], path: str, out: _Problems) -> None:
     """What a statement and a sub-statement share: actor, object, result, context."""
-    yield from _actor_problems(statement["actor"], f"{path}.actor")
+    _actor_check(statement["actor"], f"{path}.actor", out)
     target = statement["object"]
     kind = target["objectType"]
     if kind == "Activity":
-        yield from _activity_problems(target, f"{path}.object")
-    elif kind in ("Agent", "Group"):
-        yield from _actor_problems(target, f"{path}.object")
+        _activity_check(target, f"{path}.object", out)
     elif kind == "SubStatement":
-        yield from _body_problems(target, f"{path}.object")
-    score = (statement.get("result") or {}).get("score")
-    if score is not None:
-        yield from _score_problems(score, f"{path}.result.score")
+        _body_check(target, f"{path}.object", out)
+    elif kind != "StatementRef":
+        _actor_check(target, f"{path}.object", out)
+    result = statement.get("result")
+    if result is not None and "score" in result:
+        _score_check(result["score"], f"{path}.result.score", out)
     context = statement.get("context")
-    if context is None:
-        return
-    for name in ("revision", "platform"):
-        if name in context and kind != "Activity":
-            yield (
-                f"{path}.context.{name}",
-                "invalid_value",
-                f"{path}.context: {name} is only allowed when the object is an Activity (it is a {kind})",
-            )
-    if "instructor" in context:
-        yield from _actor_problems(context["instructor"], f"{path}.context.instructor")
-    if "team" in context:
-        yield from _group_problems(context["team"], f"{path}.context.team")
-    for kind_name, activities in (context.get("contextActivities") or {}).items():
-        for index, activity in enumerate(activities):
-            yield from _activity_problems(activity, f"{path}.context.contextActivities.{kind_name}.{index}")
+    if context is not None:
+        _context_check(context, kind, f"{path}.context", out)
 
 
 def statement_rule_problems(*, index: int, statement: Mapping[str, Any], event_type: str) -> list[ErrorDetail]:
     """What xAPI 1.0.3 asks of a schema-valid (completed) statement that JSON Schema cannot say."""
-    problems = list(_body_problems(statement, "statement"))
+    problems: _Problems = []
+    _body_check(statement, "statement", problems)
     if statement["verb"]["id"] == VOIDED and statement["object"]["objectType"] != "StatementRef":
         problems.append(
             ("statement.object.objectType", "invalid_value", "object: a voiding statement's object is a StatementRef")
@@ -235,10 +241,10 @@ def statement_rule_problems(*, index: int, statement: Mapping[str, Any], event_t
     authority = statement.get("authority")
     if authority is not None:
         if authority["objectType"] == "Agent":
-            problems.extend(_agent_problems(authority, "statement.authority"))
+            _agent_check(authority, "statement.authority", problems)
         else:
             for position, member in enumerate(authority["member"]):
-                problems.extend(_agent_problems(member, f"statement.authority.member.{position}"))
+                _agent_check(member, f"statement.authority.member.{position}", problems)
     return [
         ErrorDetail(code, message.removeprefix("statement."), index, path, event_type)
         for path, code, message in problems
