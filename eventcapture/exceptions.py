@@ -116,6 +116,19 @@ class UnsupportedMediaType(ApiError):
     default_message = "Unsupported media type"
 
 
+class XapiMediaTypeUnsupported(ApiError):
+    """A body an xAPI request sends in a form this LRS does not read (multipart/mixed: attachments
+    with their data, signed statements; another content type or encoding): xAPI names no 415, an LRS
+    refuses with 400."""
+
+    status_code = 400
+    code = "unsupported_media_type"
+    default_message = (
+        "This LRS reads statements as application/json only (attachments by fileUrl): multipart/mixed "
+        "(attachment data, signed statements) and other content types or encodings are not supported"
+    )
+
+
 class EventsInvalid(ApiError):
     """One or more events of a batch failed validation; ``details`` lists every problem."""
 

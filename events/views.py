@@ -3,12 +3,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from eventcapture.exceptions import MethodNotAllowed
+from eventcapture.exceptions import ErrorDetail, MethodNotAllowed, UnsupportedMediaType, XapiMediaTypeUnsupported
 from eventcapture.parsers import LimitedJSONParser, LimitedTextJSONParser
 from events import openapi
 from events.identity import identity_from_request
@@ -85,6 +86,16 @@ class XapiStatementsView(APIView):
             received_at=received_at,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        # xAPI names no 415 (an LRS rejects only with the statuses it names): with the header, a
+        # body in a form this service does not read is a 400.
+        unreadable = isinstance(exc, (drf_exceptions.UnsupportedMediaType, UnsupportedMediaType))
+        if unreadable and VERSION_HEADER in self.request.headers:
+            exc = XapiMediaTypeUnsupported(
+                details=[ErrorDetail("unsupported_media_type", f"{exc} {XapiMediaTypeUnsupported.default_message}")]
+            )
+        return super().handle_exception(exc)
 
     def finalize_response(self, request: Request, response: Response, *args: object, **kwargs: object) -> Response:
         # xAPI: an LRS names its version on every answer, errors included, to any xAPI client.

@@ -565,3 +565,36 @@ def test_xapi_00143_00146_a_valid_statement_reaches_the_queue_as_its_whole_recor
     completed = {**sent, "stored": event.record["stored"]}
     assert event.record == {**dict.fromkeys(event.record), **statement_record(completed)}
     assert statement_rebuilt(event.record) == completed
+
+
+MULTIPART = "multipart/mixed; boundary=-------314159265358979323846"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "encoding"),
+    [
+        (MULTIPART, None),
+        ("multipart/form-data; boundary=x", None),
+        ("application/xml", None),
+        ("application/json", "br"),
+    ],
+)
+def test_xapi_00323_a_body_this_lrs_does_not_read_multipart_included_is_400_not_415(content_type, encoding):
+    # Attachments with their data and signed statements come as multipart/mixed: not supported
+    # (their data would have no place in the Kafka record), and xAPI names no 415.
+    body = f"--{MULTIPART.split('=')[1]}\r\nContent-Type: application/json\r\n\r\n{json.dumps(statement())}\r\n"
+    headers = {**XAPI, **({"Content-Encoding": encoding} if encoding else {})}
+    response = APIClient().post(URL, data=body, content_type=content_type, headers=headers)
+
+    assert response.status_code == 400
+    assert response["X-Experience-API-Version"] == "1.0.3"
+    [error] = response.json()["errors"]
+    assert error["code"] == "unsupported_media_type"
+    assert "application/json" in error["message"]
+    assert queued() == []
+
+
+def test_without_the_header_a_multipart_body_is_still_415():
+    response = APIClient().post(URL, data="--x\r\n", content_type=MULTIPART)
+    assert response.status_code == 415
+    assert [error["code"] for error in response.json()["errors"]] == ["unsupported_media_type"]
