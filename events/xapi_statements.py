@@ -132,12 +132,16 @@ def statement_complete(statement: Any, *, statement_id: str, stored: str) -> Any
 # --- the rules JSON Schema cannot say -----------------------------------------------------------
 
 # (path below the statement, code, message). The checks run on every valid statement, so they
-# append to one list and build a path or message only for a problem.
+# append to one list and build a path or message only for a problem. They rely on the shapes the
+# schema's revision 2 guarantees, and skip what is of another shape (what revision 1 still active
+# lets through) rather than fail on it.
 _Problems = list[tuple[str, str, str]]
 _INTERACTION_SET = frozenset(_INTERACTION_PROPERTIES)
 
 
-def _agent_check(agent: Mapping[str, Any], path: str, out: _Problems) -> None:
+def _agent_check(agent: Any, path: str, out: _Problems) -> None:
+    if not isinstance(agent, dict):
+        return
     ifis = ("mbox" in agent) + ("mbox_sha1sum" in agent) + ("openid" in agent) + ("account" in agent)
     if ifis == 1:
         return
@@ -148,28 +152,34 @@ def _agent_check(agent: Mapping[str, Any], path: str, out: _Problems) -> None:
         out.append((path, "invalid_value", f"{path}: an Agent uses exactly one of {_IFI_NAMES}; it has {used}"))
 
 
-def _group_check(group: Mapping[str, Any], path: str, out: _Problems) -> None:
+def _group_check(group: Any, path: str, out: _Problems) -> None:
+    if not isinstance(group, dict):
+        return
     ifis = ("mbox" in group) + ("mbox_sha1sum" in group) + ("openid" in group) + ("account" in group)
     if ifis > 1:
         used = ", ".join(name for name in _IFIS if name in group)
         out.append((path, "invalid_value", f"{path}: a Group uses at most one of {_IFI_NAMES}; it has {used}"))
-    members = group.get("member") or ()
+    members = group.get("member", [])
+    if not isinstance(members, list):
+        return
     if not ifis and not members:
         out.append((f"{path}.member", "required", f"{path}: an anonymous Group (none of {_IFI_NAMES}) needs a member"))
     for index, member in enumerate(members):
         _agent_check(member, f"{path}.member.{index}", out)
 
 
-def _actor_check(actor: Mapping[str, Any], path: str, out: _Problems) -> None:
-    if actor["objectType"] == "Agent":
+def _actor_check(actor: Any, path: str, out: _Problems) -> None:
+    if not isinstance(actor, dict):
+        return
+    if actor.get("objectType") == "Agent":
         _agent_check(actor, path, out)
     else:
         _group_check(actor, path, out)
 
 
-def _activity_check(activity: Mapping[str, Any], path: str, out: _Problems) -> None:
-    definition = activity.get("definition")
-    if definition is None or _INTERACTION_SET.isdisjoint(definition):
+def _activity_check(activity: Any, path: str, out: _Problems) -> None:
+    definition = activity.get("definition") if isinstance(activity, dict) else None
+    if not isinstance(definition, dict) or _INTERACTION_SET.isdisjoint(definition):
         return
     if "interactionType" not in definition:
         used = ", ".join(name for name in _INTERACTION_PROPERTIES if name in definition)
@@ -177,7 +187,11 @@ def _activity_check(activity: Mapping[str, Any], path: str, out: _Problems) -> N
         out.append((f"{where}.interactionType", "required", f"{where}: interactionType is required with {used}"))
     for name in _INTERACTION_LISTS:
         components = definition.get(name)
-        if not components or len({component["id"] for component in components}) == len(components):
+        if not isinstance(components, list) or not all(
+            isinstance(component, dict) and isinstance(component.get("id"), str) for component in components
+        ):
+            continue
+        if len({component["id"] for component in components}) == len(components):
             continue
         seen: set[str] = set()
         for index, component in enumerate(components):
@@ -187,8 +201,10 @@ def _activity_check(activity: Mapping[str, Any], path: str, out: _Problems) -> N
             seen.add(component["id"])
 
 
-def _score_check(score: Mapping[str, Any], path: str, out: _Problems) -> None:
-    low, high, raw = score.get("min"), score.get("max"), score.get("raw")
+def _score_check(score: Any, path: str, out: _Problems) -> None:
+    if not isinstance(score, dict):
+        return
+    low, high, raw = (value if type(value) in (int, float) else None for value in map(score.get, ("min", "max", "raw")))
     if low is not None and high is not None and not low < high:
         out.append((f"{path}.min", "invalid_value", f"{path}: min ({low}) must be less than max ({high})"))
     if raw is not None and low is not None and raw < low:
@@ -197,7 +213,9 @@ def _score_check(score: Mapping[str, Any], path: str, out: _Problems) -> None:
         out.append((f"{path}.raw", "invalid_value", f"{path}: raw ({raw}) is greater than max ({high})"))
 
 
-def _context_check(context: Mapping[str, Any], kind: str, path: str, out: _Problems) -> None:
+def _context_check(context: Any, kind: str, path: str, out: _Problems) -> None:
+    if not isinstance(context, dict):
+        return
     for name in ("revision", "platform"):
         if name in context and kind != "Activity":
             message = f"{path}: {name} is only allowed when the object is an Activity (it is a {kind})"
@@ -206,8 +224,9 @@ def _context_check(context: Mapping[str, Any], kind: str, path: str, out: _Probl
         _actor_check(context["instructor"], f"{path}.instructor", out)
     if "team" in context:
         _group_check(context["team"], f"{path}.team", out)
-    for kind_name, activities in (context.get("contextActivities") or {}).items():
-        for index, activity in enumerate(activities):
+    listed = context.get("contextActivities")
+    for kind_name, activities in listed.items() if isinstance(listed, dict) else ():
+        for index, activity in enumerate(activities if isinstance(activities, list) else ()):
             _activity_check(activity, f"{path}.contextActivities.{kind_name}.{index}", out)
 
 
@@ -215,7 +234,7 @@ def _body_check(statement: Mapping[str, Any], path: str, out: _Problems) -> None
     """What a statement and a sub-statement share: actor, object, result, context."""
     _actor_check(statement["actor"], f"{path}.actor", out)
     target = statement["object"]
-    kind = target["objectType"]
+    kind = target.get("objectType")
     if kind == "Activity":
         _activity_check(target, f"{path}.object", out)
     elif kind == "SubStatement":
@@ -223,7 +242,7 @@ def _body_check(statement: Mapping[str, Any], path: str, out: _Problems) -> None
     elif kind != "StatementRef":
         _actor_check(target, f"{path}.object", out)
     result = statement.get("result")
-    if result is not None and "score" in result:
+    if isinstance(result, dict) and "score" in result:
         _score_check(result["score"], f"{path}.result.score", out)
     context = statement.get("context")
     if context is not None:
@@ -239,11 +258,11 @@ def statement_rule_problems(*, index: int, statement: Mapping[str, Any], event_t
             ("statement.object.objectType", "invalid_value", "object: a voiding statement's object is a StatementRef")
         )
     authority = statement.get("authority")
-    if authority is not None:
-        if authority["objectType"] == "Agent":
+    if isinstance(authority, dict):
+        if authority.get("objectType") == "Agent":
             _agent_check(authority, "statement.authority", problems)
         else:
-            for position, member in enumerate(authority["member"]):
+            for position, member in enumerate(authority.get("member") or ()):
                 _agent_check(member, f"statement.authority.member.{position}", problems)
     return [
         ErrorDetail(code, message.removeprefix("statement."), index, path, event_type)
@@ -254,11 +273,11 @@ def statement_rule_problems(*, index: int, statement: Mapping[str, Any], event_t
 # --- the Kafka record ---------------------------------------------------------------------------
 
 
-def _extensions_text(node: Mapping[str, Any]) -> dict[str, Any]:
+def _extensions_text(node: Any) -> Any:
     """``node`` with its ``extensions`` as Avro's ``map<string>`` and their ``jsonExtensionKeys``."""
-    values = node.get("extensions")
+    values = node.get("extensions") if isinstance(node, dict) else None
     if not isinstance(values, dict) or all(type(value) is str for value in values.values()):
-        return dict(node)
+        return node
     return {
         **node,
         "extensions": {
@@ -268,33 +287,38 @@ def _extensions_text(node: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _activity_record(activity: Mapping[str, Any]) -> dict[str, Any]:
-    definition = activity.get("definition")
-    if definition is None:
-        return dict(activity)
-    return {**activity, "definition": _extensions_text(definition)}
+# Like the rules, the record leaves what is of another shape than revision 2 allows as it is.
+def _activity_record(activity: Any) -> Any:
+    if not isinstance(activity, dict) or "definition" not in activity:
+        return activity
+    return {**activity, "definition": _extensions_text(activity["definition"])}
 
 
-def _context_record(context: Mapping[str, Any]) -> dict[str, Any]:
+def _context_record(context: Any) -> Any:
     record = _extensions_text(context)
-    activities = context.get("contextActivities")
-    if activities is not None:
-        record["contextActivities"] = {
-            kind: [_activity_record(activity) for activity in listed] for kind, listed in activities.items()
+    activities = context.get("contextActivities") if isinstance(context, dict) else None
+    if isinstance(activities, dict):
+        record = {
+            **record,
+            "contextActivities": {
+                kind: [_activity_record(activity) for activity in listed] if isinstance(listed, list) else listed
+                for kind, listed in activities.items()
+            },
         }
     return record
 
 
 def _body_record(statement: Mapping[str, Any]) -> dict[str, Any]:
     record = dict(statement)
-    target = statement["object"]
-    if target["objectType"] == "Activity":
+    target: Any = statement.get("object")
+    kind = target.get("objectType") if isinstance(target, dict) else None
+    if kind == "Activity":
         record["object"] = _activity_record(target)
-    elif target["objectType"] == "SubStatement":
+    elif kind == "SubStatement":
         record["object"] = _body_record(target)
-    if statement.get("result") is not None:
+    if "result" in statement:
         record["result"] = _extensions_text(statement["result"])
-    if statement.get("context") is not None:
+    if "context" in statement:
         record["context"] = _context_record(statement["context"])
     return record
 
