@@ -116,12 +116,32 @@ class UnsupportedMediaType(ApiError):
     default_message = "Unsupported media type"
 
 
+class XapiMediaTypeUnsupported(ApiError):
+    """A body an xAPI request sends in a form this LRS does not read (multipart/mixed: attachments
+    with their data, signed statements; another content type or encoding): xAPI names no 415, an LRS
+    refuses with 400."""
+
+    status_code = 400
+    code = "unsupported_media_type"
+    default_message = (
+        "This LRS reads statements as application/json only (attachments by fileUrl): multipart/mixed "
+        "(attachment data, signed statements) and other content types or encodings are not supported"
+    )
+
+
 class EventsInvalid(ApiError):
     """One or more events of a batch failed validation; ``details`` lists every problem."""
 
     status_code = 422
     code = "invalid_events"
     default_message = "One or more events are invalid"
+
+
+class StatementsInvalid(EventsInvalid):
+    """xAPI statements of a request carrying ``X-Experience-API-Version`` that break xAPI 1.0.3: an
+    LRS answers them 400 Bad Request (``details`` as for ``EventsInvalid``)."""
+
+    status_code = 400
 
 
 class RateLimited(ApiError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -10,10 +11,11 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, TypeVar
 
+import orjson
 from django.conf import settings
 
 from eventcapture import metrics
-from eventcapture.exceptions import ErrorDetail, EventsInvalid, MalformedRequest
+from eventcapture.exceptions import ErrorDetail, EventsInvalid, MalformedRequest, clipped
 from events.enrichment import (
     SourceUri,
     epoch_microseconds,
@@ -22,6 +24,7 @@ from events.enrichment import (
     source_uri_split,
 )
 from events.identity import Identity
+from events.xapi_statements import statement_complete, statement_record, statement_rule_problems, timestamp_text
 from kafka_bridge.queue import QueuedEvent, batch_enqueue
 from registry.conform import TIMESTAMP_MILLIS_RANGE, Outcome
 from registry.generator import CONSUMED_FIELDS, SERVER_FIELDS
@@ -73,6 +76,22 @@ def too_many(count: int) -> EventsInvalid:
     return EventsInvalid(details=[ErrorDetail("too_many_events", message, None, "events")])
 
 
+# Errors of a value (or, for PropertyNames, a key) against a ``pattern`` of the schema.
+_FORMAT_KINDS = frozenset({"Pattern", "PropertyNames"})
+
+
+def _quoted(value: Any) -> str:
+    text = orjson.dumps(value).decode() if isinstance(value, str) else repr(value)
+    return clipped(text, 100)
+
+
+def _pattern_name(error: Any) -> str:
+    """What a pattern stands for: the ``$defs`` entry or the property whose ``pattern`` it is."""
+    path = [str(part) for part in error.schema_path]
+    named = [part for keyword, part in itertools.pairwise(path) if keyword in ("$defs", "properties")]
+    return named[-1] if named else "value"
+
+
 def _schema_errors(*, index: int, version: EventVersion, data: Any, root: str = "data") -> list[ErrorDetail]:
     """Every way ``data`` breaks its version's JSON schema (callers ask ``is_valid`` first: it is
     several times faster, and almost every event is valid)."""
@@ -83,6 +102,14 @@ def _schema_errors(*, index: int, version: EventVersion, data: Any, root: str = 
         if kind == "Required":
             location.append(str(error.kind.property))
             code, message = "required", f"{error.kind.property} is required"
+        elif kind in _FORMAT_KINDS:
+            # A pattern is a format the schema spells out (a timestamp, a language tag): named by
+            # its definition or property, not quoted (a regular expression says little to a client).
+            code = "invalid_format"
+            where = ".".join(location[1:]) or root
+            # PropertyNames: the key (its own error's instance) is what is wrong, not the object.
+            wrong = f"key {_quoted(error.kind.error.instance)}" if kind == "PropertyNames" else _quoted(error.instance)
+            message = f"{where}: {wrong} is not a valid {_pattern_name(error)}"
         else:
             code = {"Type": "invalid_type", "Format": "invalid_format", "AdditionalProperties": "unknown_field"}.get(
                 kind, "invalid_value"
@@ -343,39 +370,64 @@ def statement_version() -> EventVersion:
     return version
 
 
-def statement_schema_errors(*, index: int, version: EventVersion, statement: Any) -> list[ErrorDetail]:
-    """Every way ``statement`` breaks the xAPI JSON schema (none for almost every statement)."""
-    if version.validator.is_valid(statement):
-        return []
-    return _schema_errors(index=index, version=version, data=statement, root="statement")
+def statements_problems(
+    *, version: EventVersion, statements: Sequence[Any], distinct_ids: bool = False
+) -> list[ErrorDetail]:
+    """Every way completed ``statements`` break xAPI 1.0.3: the registry's JSON schema, then (for a
+    statement the schema accepts) the rules JSON Schema cannot say, and with ``distinct_ids`` (an
+    LRS) two statements of one request with the same id. None for almost every request."""
+    problems: list[ErrorDetail] = []
+    first_index_of: dict[str, int] = {}
+    for index, statement in enumerate(statements):
+        # is_valid first: several times faster than collecting errors, and almost every statement is valid.
+        if not version.validator.is_valid(statement):
+            problems.extend(_schema_errors(index=index, version=version, data=statement, root="statement"))
+            continue
+        problems.extend(statement_rule_problems(index=index, statement=statement, event_type=version.full_name))
+        first = first_index_of.setdefault(statement["id"].lower(), index) if distinct_ids else index
+        if first != index:
+            message = f"id: statement [{first}] of this request has the same id"
+            problems.append(ErrorDetail("invalid_value", message, index, "statement.id", version.full_name))
+    return problems
 
 
 def statements_batch(*, version: EventVersion, statements: Sequence[dict[str, Any]]) -> PreparedBatch:
-    """The queued events of valid statements: each keyed by its ``id``, its record its xAPI fields."""
-    queued = [
-        QueuedEvent(
-            event_id, version.schema_id, statement["id"], {name: statement.get(name) for name in version.record_fields}
-        )
-        for event_id, statement in zip(event_ids(len(statements)), statements, strict=True)
-    ]
+    """The queued events of valid, completed statements: each keyed by its ``id``, its record
+    ``statement_record``'s (with every top-level field of the revision's record)."""
+    queued = []
+    for event_id, statement in zip(event_ids(len(statements)), statements, strict=True):
+        record = statement_record(statement)
+        fields = {name: record.get(name) for name in version.record_fields}
+        queued.append(QueuedEvent(event_id, version.schema_id, statement["id"], fields))
     return PreparedBatch(events=queued, warnings=[], type_counts={version.full_name: len(queued)})
 
 
-def statements_prepare(*, statements: Sequence[Any]) -> PreparedBatch:
-    """Validate every statement against the registry's xAPI schema; ``EventsInvalid`` lists every
-    problem when any is invalid. Statements are stored as sent: no server fields are added, and
-    each keeps its ``objectType``, so a Group stays a Group in Avro."""
+def statements_prepare(
+    *,
+    statements: Sequence[Any],
+    received_at: datetime,
+    refusal: type[EventsInvalid] = EventsInvalid,
+    distinct_ids: bool = False,
+) -> PreparedBatch:
+    """Complete every statement as an xAPI LRS does (``statement_complete``), then validate all of
+    them; ``refusal`` (422 ``EventsInvalid`` for the service's own contract, 400 for an LRS-mode
+    request) lists every problem of every statement when any is invalid, and nothing is queued.
+    ``distinct_ids``: two statements of the request may not share an id (an LRS refuses them; the
+    service's own contract has always taken them, each a record of its own)."""
     if len(statements) > settings.MAX_EVENTS_PER_REQUEST:
         raise too_many(len(statements))
     version = statement_version()
-    problems: list[ErrorDetail] = []
-    for index, statement in enumerate(statements):
-        problems.extend(statement_schema_errors(index=index, version=version, statement=statement))
+    stored = timestamp_text(received_at)
+    completed = [
+        statement_complete(statement, statement_id=statement_id, stored=stored)
+        for statement, statement_id in zip(statements, event_ids(len(statements)), strict=True)
+    ]
+    problems = statements_problems(version=version, statements=completed, distinct_ids=distinct_ids)
     if problems:
-        raise EventsInvalid(details=problems)
-    return statements_batch(version=version, statements=statements)
+        raise refusal(details=problems)
+    return statements_batch(version=version, statements=completed)
 
 
-def statements_accept(*, statements: Sequence[Any]) -> AcceptedBatch:
-    """Validate every statement, then queue all of them as one task, or none."""
-    return prepared_enqueue(statements_prepare(statements=statements))
+def statements_accept(*, statements: Sequence[Any], received_at: datetime) -> AcceptedBatch:
+    """Complete and validate every statement, then queue all of them as one task, or none."""
+    return prepared_enqueue(statements_prepare(statements=statements, received_at=received_at))

@@ -3,12 +3,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from eventcapture.exceptions import MethodNotAllowed
+from eventcapture.exceptions import ErrorDetail, MethodNotAllowed, UnsupportedMediaType, XapiMediaTypeUnsupported
 from eventcapture.parsers import LimitedJSONParser, LimitedTextJSONParser
 from events import openapi
 from events.identity import identity_from_request
@@ -43,9 +44,11 @@ class EventsView(APIView):
 
 class XapiStatementsView(APIView):
     """``/api/v0/xapi/statements``. Without ``X-Experience-API-Version``: the service's own
-    contract (POST one statement or an array, 202). With it, as an xAPI 1.0.3 LRS: POST answers 200
-    with the statements' ids, PUT stores one statement under ``statementId`` (204), and every answer
-    carries the version header. All or nothing, and only once durably queued, either way."""
+    contract (POST one statement or an array, 202, 422 for an invalid one). With it, as an xAPI
+    1.0.3 LRS: POST answers 200 with the statements' ids, PUT stores one statement under
+    ``statementId`` (204), an invalid statement is 400, and every answer carries the version header.
+    Statements are completed and validated alike either way; all or nothing, and only once durably
+    queued."""
 
     schema = openapi.RequiredBodySchema()
 
@@ -64,8 +67,10 @@ class XapiStatementsView(APIView):
     def post(self, request: Request) -> Response:
         received_at = datetime.now(UTC)
         if not self._lrs_mode(request):
-            return _accepted(statements_accept(statements=statements_parse(request.data)))
-        ids = lrs_statements_post(statements=statements_parse(request.data), received_at=received_at)
+            return _accepted(statements_accept(statements=statements_parse(request.data), received_at=received_at))
+        ids = lrs_statements_post(
+            statements=statements_parse(request.data), parameters=request.query_params, received_at=received_at
+        )
         return Response(ids, status=status.HTTP_200_OK)
 
     # The xAPI specification's, not the service's own contract: not in the OpenAPI document.
@@ -75,9 +80,22 @@ class XapiStatementsView(APIView):
         if not self._lrs_mode(request):
             raise MethodNotAllowed(f"PUT is xAPI's: send the {VERSION_HEADER} header ({XAPI_VERSION})")
         lrs_statement_put(
-            statement=request.data, statement_id=request.query_params.get("statementId"), received_at=received_at
+            statement=request.data,
+            statement_id=request.query_params.get("statementId"),
+            parameters=request.query_params,
+            received_at=received_at,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        # xAPI names no 415 (an LRS rejects only with the statuses it names): with the header, a
+        # body in a form this service does not read is a 400.
+        unreadable = isinstance(exc, (drf_exceptions.UnsupportedMediaType, UnsupportedMediaType))
+        if unreadable and VERSION_HEADER in self.request.headers:
+            exc = XapiMediaTypeUnsupported(
+                details=[ErrorDetail("unsupported_media_type", f"{exc} {XapiMediaTypeUnsupported.default_message}")]
+            )
+        return super().handle_exception(exc)
 
     def finalize_response(self, request: Request, response: Response, *args: object, **kwargs: object) -> Response:
         # xAPI: an LRS names its version on every answer, errors included, to any xAPI client.

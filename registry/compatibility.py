@@ -66,7 +66,8 @@ def _field_path(schema: Any, location: str) -> str:
             index += 2
             continue
         if isinstance(node, list) and part.isascii() and part.isdigit():
-            node = node[int(part)]
+            # A location may point past the reader's list: a union branch only the writer has.
+            node = node[int(part)] if int(part) < len(node) else None
         elif isinstance(node, dict):
             node = node.get(part)
         else:

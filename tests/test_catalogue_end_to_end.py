@@ -155,7 +155,8 @@ def test_xapi_statements_keep_agents_groups_and_sub_statements_through_kafka(liv
     statements = [
         _statement(actor=AGENT),
         _statement(actor=GROUP),
-        _statement(actor=AGENT, object=SUB_STATEMENT),
+        # The example's context has a platform, which xAPI allows only with an Activity object.
+        _statement(actor=AGENT, object=SUB_STATEMENT, context={"language": "en-US"}),
     ]
     major = EventMajor.objects.get(full_name="org.adlnet.xapi.Statement")
     tails = _tails(live_server, {major.topic})

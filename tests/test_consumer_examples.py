@@ -1,6 +1,7 @@
 """The consumer examples of examples/consumers/ (Python, Node.js, JVM), run as other teams would run
 them, against the real broker and the live server's schema-registry API: each decodes one event of
-every catalogue type, turns UUIDs into text and drops a record delivered twice."""
+every catalogue type (and xAPI statements of every shape revision 2 of the record holds), turns UUIDs
+into text and drops a record delivered twice."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from tests.consumer_examples import (
     finish_example,
     run_example,
 )
+from tests.xapi_records import group_object_statement, rich_statement, statement_rebuilt
 
 pytestmark = [pytest.mark.integration]
 
@@ -79,13 +81,16 @@ def test_each_consumer_example_decodes_every_catalogue_topic_once_per_event(live
     assert response.status_code == 202, response.text
     statement = {**json.loads((CATALOGUE / "org/adlnet/xapi/Statement/v1/example.json").read_text())}
     statement["id"] = str(uuid.uuid4())
-    xapi = requests.post(f"{live_server.url}/api/v0/xapi/statements", json=[statement], timeout=10)
+    # And statements only revision 2 of the record holds: a Group object and authority, extensions
+    # of every JSON type, interaction components.
+    statements = [statement, rich_statement(str(uuid.uuid4())), group_object_statement(str(uuid.uuid4()))]
+    xapi = requests.post(f"{live_server.url}/api/v0/xapi/statements", json=statements, timeout=10)
     assert xapi.status_code == 202, xapi.text
 
     sent = dict(zip(response.json()["ids"], events, strict=True))
-    [statement_id] = xapi.json()["ids"]
+    statement_of = dict(zip(xapi.json()["ids"], statements, strict=True))
     topic_of = {event_id: majors[event["type"]].topic for event_id, event in sent.items()}
-    topic_of[statement_id] = majors["org.adlnet.xapi.Statement"].topic
+    topic_of.update(dict.fromkeys(statement_of, majors["org.adlnet.xapi.Statement"].topic))
     assert set(topic_of.values()) == catalogue_topics
     # A second delivery of one record, as a worker that crashed after producing would make: the same
     # bytes, key and headers, through the project's own producer.
@@ -117,9 +122,15 @@ def test_each_consumer_example_decodes_every_catalogue_topic_once_per_event(live
                     assert line["value"][field] == value, (name, field)
             # Timestamps in ISO 8601, each language in its own spelling: the same instant.
             line["value"]["occurred_at"] = datetime.fromisoformat(line["value"]["occurred_at"])
-        statement_line = by_id[statement_id]
-        assert statement_line["key"] == statement_line["value"]["id"] == statement["id"], name
-        assert statement_line["event_type"] == "org.adlnet.xapi.Statement", name
+        for statement_id, sent_statement in statement_of.items():
+            statement_line = by_id[statement_id]
+            assert statement_line["key"] == statement_line["value"]["id"] == sent_statement["id"], name
+            assert statement_line["event_type"] == "org.adlnet.xapi.Statement", name
+            # The statement, rebuilt from what the example printed, is the one sent as the service
+            # completed it (stored is the service's; the example's timestamp and version are sent).
+            value = statement_line["value"]
+            completed = {**sent_statement, "stored": value["stored"]}
+            assert statement_rebuilt(value) == completed, name
 
     # The three decode every record to the same value.
     assert decoded["node"] == decoded["python"]

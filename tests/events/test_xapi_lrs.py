@@ -166,7 +166,7 @@ def test_defaults_apply_to_group_members_instructors_authorities_context_activit
 def test_a_group_without_object_type_is_not_guessed_but_refused():
     # xAPI makes objectType optional for Agents only; a Group must say it is one.
     response = post(statement(actor={"member": [agent("Ada")]}))
-    assert response.status_code == 422
+    assert response.status_code == 400
     assert error_codes(response) == [(0, "statement.actor.objectType", "required")]
     assert queued() == []
 
@@ -191,24 +191,24 @@ def test_stored_is_set_and_timestamp_and_version_default_to_it_and_to_1_0_0():
 # --- POST: all or nothing, refusals -------------------------------------------------------------
 
 
-def test_one_invalid_statement_refuses_the_whole_request_in_the_existing_error_shape():
-    body = [statement(id=None, object={"id": "https://openstax.org/x"}), statement(verb={"display": {}})]
+def test_one_invalid_statement_refuses_the_whole_request_with_400_in_the_existing_error_shape():
+    body = [statement(id=None, object={"id": "https://openstax.org/x"}), statement(verb={"display": {"en": "did"}})]
 
     response = post(body)
 
-    assert response.status_code == 422
+    assert response.status_code == 400
     assert response["X-Experience-API-Version"] == "1.0.3"
     assert response.json() == {
-        "status_code": 422,
+        "status_code": 400,
         "messages": ["Event [1]: id is required"],
         "errors": [{"index": 1, "path": "statement.verb.id", "code": "required", "message": "id is required"}],
     }
     assert queued() == []
 
 
-def test_a_statement_id_that_is_not_a_uuid_is_422_invalid_format():
+def test_xapi_00027_a_statement_id_that_is_not_a_uuid_is_400_invalid_format():
     response = post([statement(), statement(id="statement-1")])
-    assert response.status_code == 422
+    assert response.status_code == 400
     assert error_codes(response) == [(1, "statement.id", "invalid_format")]
     assert queued() == []
 
@@ -216,16 +216,16 @@ def test_a_statement_id_that_is_not_a_uuid_is_422_invalid_format():
 def test_two_statements_with_one_id_refuse_the_request():
     same = "0f8fad5b-d9cb-469f-a165-70867728950e"
     response = post([statement(id=same), statement(id=None), statement(id=same.upper())])
-    assert response.status_code == 422
+    assert response.status_code == 400
     assert error_codes(response) == [(2, "statement.id", "invalid_value")]
     assert "statement [0]" in response.json()["errors"][0]["message"]
     assert queued() == []
 
 
-def test_a_statement_of_another_xapi_version_is_refused():
+def test_xapi_00101_a_statement_of_another_xapi_version_is_400():
     response = post(statement(version="2.0.0"))
-    assert response.status_code == 422
-    assert error_codes(response) == [(0, "statement.version", "invalid_value")]
+    assert response.status_code == 400
+    assert error_codes(response) == [(0, "statement.version", "invalid_format")]
 
 
 def test_a_body_that_is_not_a_statement_or_an_array_is_400_with_the_version_header():
@@ -304,9 +304,9 @@ def test_a_put_of_a_statement_carrying_another_id_is_409():
 
 
 @pytest.mark.parametrize(("own_id", "code"), [("statement-1", "invalid_format"), (42, "invalid_type")])
-def test_a_put_of_a_statement_whose_id_is_no_uuid_is_422(own_id, code):
+def test_a_put_of_a_statement_whose_id_is_no_uuid_is_400(own_id, code):
     response = put(statement(id=own_id), str(uuid.uuid4()))
-    assert response.status_code == 422
+    assert response.status_code == 400
     assert error_codes(response) == [(0, "statement.id", code)]
     assert queued() == []
 
@@ -325,9 +325,9 @@ def test_a_put_of_an_array_is_400():
     assert error_codes(response) == [(None, None, "malformed_request")]
 
 
-def test_a_put_of_an_invalid_statement_is_422_in_the_existing_error_shape():
+def test_a_put_of_an_invalid_statement_is_400_in_the_existing_error_shape():
     response = put(statement(id=None, verb={}), str(uuid.uuid4()))
-    assert response.status_code == 422
+    assert response.status_code == 400
     assert error_codes(response) == [(0, "statement.verb.id", "required")]
     assert queued() == []
 
@@ -414,18 +414,27 @@ def plain_post(body: Any) -> Any:
     return APIClient().post(URL, data=json.dumps(body), content_type="application/json")
 
 
-def test_without_the_header_a_statement_needs_its_id_and_object_types_and_nothing_is_filled_in():
-    response = plain_post([statement(id=None), statement(object={"id": "https://openstax.org/x"})])
-    assert response.status_code == 422
-    assert (0, "statement.id", "required") in error_codes(response)
-    assert (1, "statement.object.objectType", "required") in error_codes(response)
-    assert "X-Experience-API-Version" not in response
-    assert queued() == []
+def test_without_the_header_a_statement_is_completed_as_in_lrs_mode_and_an_invalid_one_is_422():
+    completed = statement(id=None, object={"id": "https://openstax.org/x"}, stored="1999-01-01T00:00:00Z")
+    invalid = statement(verb={"id": "not an IRI"})
+
+    refused = plain_post([completed, invalid])
+    accepted = plain_post([completed, statement(timestamp=None, version=None)])
+
+    assert refused.status_code == 422
+    assert error_codes(refused) == [(1, "statement.verb.id", "invalid_format")]
+    assert "X-Experience-API-Version" not in refused
+    assert accepted.status_code == 202
+    first, second = (event.record for event in queued())
+    assert UUID_TEXT.fullmatch(first["id"])
+    assert first["object"] == {"objectType": "Activity", "id": "https://openstax.org/x"}
+    assert first["stored"] != "1999-01-01T00:00:00Z"
+    assert first["stored"] == second["stored"] == second["timestamp"]
+    assert second["version"] == "1.0.0"
 
 
-def test_without_the_header_the_answer_is_still_202_with_delivery_ids_and_the_statement_goes_as_sent():
-    sent = statement(timestamp=None, version=None)
-    response = plain_post(sent)
+def test_without_the_header_the_answer_is_still_202_with_delivery_ids_and_the_key_is_the_statement_id():
+    response = plain_post(statement())
 
     assert response.status_code == 202
     assert "X-Experience-API-Version" not in response
@@ -435,7 +444,12 @@ def test_without_the_header_the_answer_is_still_202_with_delivery_ids_and_the_st
     [event] = queued()
     assert body["ids"] == [event.event_id]
     assert event.key == EXAMPLE["id"] != event.event_id
-    assert (event.record["stored"], event.record["timestamp"], event.record["version"]) == (None, None, None)
+
+
+def test_without_the_header_two_statements_with_one_id_are_both_taken_as_before():
+    response = plain_post([statement(), statement()])
+    assert response.status_code == 202
+    assert [event.key for event in queued()] == [EXAMPLE["id"], EXAMPLE["id"]]
 
 
 def test_without_the_header_a_put_is_405_as_before():

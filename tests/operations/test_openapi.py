@@ -103,9 +103,16 @@ class TestTheDocument:
         assert actor["oneOf"] == [ref("org_adlnet_xapi_Statement_Agent"), ref("org_adlnet_xapi_Statement_Group")]
         assert actor["discriminator"]["propertyName"] == "objectType"
         assert "allOf" not in actor
-        assert schemas["org_adlnet_xapi_Statement"]["properties"]["object"]["discriminator"]["mapping"] == {
+        assert schemas["org_adlnet_xapi_Statement"]["properties"]["object"]["$ref"] == (
+            "#/components/schemas/org_adlnet_xapi_Statement_StatementObject"
+        )
+        assert schemas["org_adlnet_xapi_Statement_StatementObject"]["discriminator"]["mapping"] == {
             kind: f"#/components/schemas/org_adlnet_xapi_Statement_{kind}"
-            for kind in ("Activity", "Agent", "StatementRef", "SubStatement")
+            for kind in ("Activity", "Agent", "Group", "StatementRef", "SubStatement")
+        }
+        assert schemas["org_adlnet_xapi_Statement_Authority"]["discriminator"]["mapping"] == {
+            "Agent": "#/components/schemas/org_adlnet_xapi_Statement_Agent",
+            "Group": "#/components/schemas/org_adlnet_xapi_Statement_AuthorityGroup",
         }
         assert schemas["org_adlnet_xapi_Statement_Group"]["properties"]["objectType"] == {
             "type": "string",

@@ -34,6 +34,7 @@ CHANGES = {
     "add an enum symbol": replace(
         "colour", {"name": "colour", "type": {"type": "enum", "name": "colour", "symbols": ["RED", "GREEN", "BLUE"]}}
     ),
+    "append a union branch": replace("note", {"name": "note", "type": ["null", "string", "int"], "default": None}),
 }
 
 # (backward ok, forward ok) for each change; FULL is both.
@@ -45,6 +46,7 @@ EXPECTED = {
     "change a type": (False, False),
     "widen int to long": (True, False),
     "add an enum symbol": (True, False),
+    "append a union branch": (True, False),
 }
 
 
