@@ -391,15 +391,30 @@ def statements_problems(
     return problems
 
 
-def statements_batch(*, version: EventVersion, statements: Sequence[dict[str, Any]]) -> PreparedBatch:
+def statements_batch(
+    *, version: EventVersion, statements: Sequence[dict[str, Any]]
+) -> PreparedBatch | list[ErrorDetail]:
     """The queued events of valid, completed statements: each keyed by its ``id``, its record
-    ``statement_record``'s (with every top-level field of the revision's record)."""
+    ``statement_record``'s (with every top-level field of the revision's record), conformed to the
+    revision's Avro schema (``record_conform``: an attachment's ``length`` sent as ``27.0``, a
+    score an integer); or what no record of it could hold."""
     queued = []
-    for event_id, statement in zip(event_ids(len(statements)), statements, strict=True):
+    problems: list[ErrorDetail] = []
+    warnings: list[str] = []
+    outcome = Outcome()
+    for index, (event_id, statement) in enumerate(zip(event_ids(len(statements)), statements, strict=True)):
         record = statement_record(statement)
         fields = {name: record.get(name) for name in version.record_fields}
+        if version.conform is not None:
+            problems.extend(
+                record_conform(
+                    version=version, record=fields, index=index, root="statement", outcome=outcome, warnings=warnings
+                )
+            )
         queued.append(QueuedEvent(event_id, version.schema_id, statement["id"], fields))
-    return PreparedBatch(events=queued, warnings=[], type_counts={version.full_name: len(queued)})
+    if problems:
+        return problems
+    return PreparedBatch(events=queued, warnings=warnings, type_counts={version.full_name: len(queued)})
 
 
 def statements_prepare(
@@ -425,7 +440,10 @@ def statements_prepare(
     problems = statements_problems(version=version, statements=completed, distinct_ids=distinct_ids)
     if problems:
         raise refusal(details=problems)
-    return statements_batch(version=version, statements=completed)
+    batch = statements_batch(version=version, statements=completed)
+    if isinstance(batch, list):
+        raise refusal(details=batch)
+    return batch
 
 
 def statements_accept(*, statements: Sequence[Any], received_at: datetime) -> AcceptedBatch:

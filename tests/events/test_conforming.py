@@ -131,3 +131,44 @@ def test_an_integer_beyond_avro_long_is_refused_with_422(count, accepted):
         assert (error["path"], error["code"]) == ("data.count", "invalid_value")
         assert "Avro long" in error["message"]
         assert queued() == []
+
+
+XAPI_URL = "/api/v0/xapi/statements"
+ATTACHMENT = {
+    "usageType": "http://adlnet.gov/expapi/attachments/signature",
+    "display": {"en-US": "A signature"},
+    "contentType": "text/plain",
+    "length": 27.0,
+    "sha2": "495395e777cd98da653df9615d09c0fd6bb2f8d4788394cd53c56a3bfdcd848a",
+    "fileUrl": "https://example.com/signature.txt",
+}
+
+
+def statement(**changes: Any) -> dict[str, Any]:
+    example = json.loads((CATALOGUE / "org/adlnet/xapi/Statement/v1/example.json").read_text())
+    return {**example, **changes}
+
+
+@pytest.mark.parametrize("headers", [{}, {"X-Experience-API-Version": "1.0.3"}], ids=["own contract", "LRS"])
+def test_a_statements_integral_floats_become_integers_and_integers_in_scores_floats(headers):
+    sent = statement(attachments=[ATTACHMENT], result={"score": {"raw": 5, "min": 0, "max": 18446744073709551615}})
+    response = APIClient().post(XAPI_URL, data=json.dumps(sent), content_type="application/json", headers=headers)
+    assert response.status_code in (200, 202), response.json()
+    [event] = queued()
+    [attachment] = event.record["attachments"]
+    assert attachment["length"] == 27
+    assert type(attachment["length"]) is int
+    score = event.record["result"]["score"]
+    assert score == {"raw": 5.0, "min": 0.0, "max": 18446744073709551615.0}
+    assert {type(value) for value in score.values()} == {float}
+
+
+@pytest.mark.parametrize(("headers", "status"), [({}, 422), ({"X-Experience-API-Version": "1.0.3"}, 400)])
+def test_a_statements_attachment_length_with_a_fraction_is_refused(headers, status):
+    sent = statement(attachments=[{**ATTACHMENT, "length": 27.5}])
+    response = APIClient().post(XAPI_URL, data=json.dumps(sent), content_type="application/json", headers=headers)
+    assert response.status_code == status
+    assert [(error["path"], error["code"]) for error in response.json()["errors"]] == [
+        ("statement.attachments.0.length", "invalid_type")
+    ]
+    assert queued() == []
