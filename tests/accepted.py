@@ -115,6 +115,235 @@ def events(json_schema: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
     return st.tuples(fields, st.lists(st.booleans(), max_size=8)).map(lambda pair: _floated(pair[0], pair[1]))
 
 
+# --- xAPI statements --------------------------------------------------------------------------------
+# Built from xAPI 1.0.3's data model rather than with hypothesis-jsonschema: from the statement
+# schema's size, look-ahead patterns and choices by objectType it draws an example in seconds, and
+# rarely one the rules beyond the schema (one identifier per Agent, raw within min and max) accept.
+
+_IRIS = st.sampled_from(
+    [
+        "http://adlnet.gov/expapi/verbs/completed",
+        "https://openstax.org/books/physics/pages/1-intro?a=1&b=%20#part",
+        "urn:x-openstax:activity:42",
+        "https://example.com/ü/𝄞/😀",
+        "tag:example.com,2026:thing",
+    ]
+)
+_TAGS = st.sampled_from(["en-US", "en", "fr-CA", "zh-Hant-TW", "es-419", "x-openstax", "i-klingon"])
+_HEX = "0123456789abcdef"
+_language_maps = st.dictionaries(_TAGS, text, min_size=1, max_size=3)
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
+    max_leaves=6,
+)
+_extensions = st.dictionaries(_IRIS, _json_values, max_size=3)
+_timestamps = st.sampled_from(
+    [
+        "2026-12-05T08:04:49.123Z",
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59.999999999+14:00",
+        "2008-09-15T15:53:00.601-05:30",
+        "20080915T155300Z",
+        "2026-12-05T08:04",
+    ]
+)
+_durations = st.sampled_from(["PT4.55S", "P1W", "P1Y2M3DT4H5M6S", "PT0S", "P0.5D"])
+
+
+def _optional(required: dict[str, Any], optional: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(
+        {name: value if isinstance(value, st.SearchStrategy) else st.just(value) for name, value in required.items()},
+        optional=optional,
+    )
+
+
+_account = st.fixed_dictionaries({"homePage": _IRIS, "name": text.filter(bool)})
+_identifiers = st.one_of(
+    st.builds(lambda name: {"mbox": f"mailto:{name}@example.edu"}, st.sampled_from(["ada", "grace", "o.brien"])),
+    st.builds(
+        lambda digits: {"mbox_sha1sum": "".join(digits)}, st.lists(st.sampled_from(_HEX), min_size=40, max_size=40)
+    ),
+    st.builds(lambda iri: {"openid": iri}, _IRIS),
+    st.builds(lambda account: {"account": account}, _account),
+)
+
+
+def _agent(*, object_type: bool | None = None) -> st.SearchStrategy[dict[str, Any]]:
+    named = _optional({}, {"name": text})
+    kind = st.booleans() if object_type is None else st.just(object_type)
+    return st.builds(
+        lambda base, identifier, typed: {**base, **identifier, **({"objectType": "Agent"} if typed else {})},
+        named,
+        _identifiers,
+        kind,
+    )
+
+
+_anonymous_groups = _optional(
+    {"objectType": "Group", "member": st.lists(_agent(), min_size=1, max_size=3)}, {"name": text}
+)
+_identified_groups = st.builds(
+    lambda base, identifier: {**base, **identifier},
+    _optional({"objectType": "Group"}, {"name": text, "member": st.lists(_agent(), max_size=2)}),
+    _identifiers,
+)
+_groups = _anonymous_groups | _identified_groups
+_actors = _agent() | _groups
+
+
+@st.composite
+def _definitions(draw: st.DrawFn) -> dict[str, Any]:
+    definition = draw(
+        _optional(
+            {},
+            {
+                "name": _language_maps,
+                "description": _language_maps,
+                "type": _IRIS,
+                "moreInfo": _IRIS,
+                "extensions": _extensions,
+            },
+        )
+    )
+    if draw(st.booleans()):
+        ids = draw(st.lists(text.filter(bool), min_size=1, max_size=3, unique=True))
+        components = [{"id": one, **({"description": {"en-US": one}} if draw(st.booleans()) else {})} for one in ids]
+        kind = draw(st.sampled_from(["choice", "sequencing", "likert", "matching", "performance"]))
+        lists = {"choice": ["choices"], "sequencing": ["choices"], "likert": ["scale"]}.get(
+            kind, ["source", "target"] if kind == "matching" else ["steps"]
+        )
+        definition.update(
+            {"interactionType": kind, "correctResponsesPattern": [ids[0]], **dict.fromkeys(lists, components)}
+        )
+    return definition or {"type": "http://adlnet.gov/expapi/activities/assessment"}
+
+
+_activities = st.builds(
+    lambda iri, typed, definition: {
+        "id": iri,
+        **({"objectType": "Activity"} if typed else {}),
+        **({"definition": definition} if definition else {}),
+    },
+    _IRIS,
+    st.booleans(),
+    st.none() | _definitions(),
+)
+_statement_refs = st.builds(lambda value: {"objectType": "StatementRef", "id": str(value)}, st.uuids())
+
+
+@st.composite
+def _scores(draw: st.DrawFn) -> dict[str, Any]:
+    numbers = st.integers(-(10**6), 10**6) | st.floats(-1e6, 1e6, allow_nan=False)
+    low, high = sorted([draw(numbers), draw(numbers)])
+    if low == high:
+        high = low + 1
+    raw = draw(st.floats(low, high, allow_nan=False)) if draw(st.booleans()) else low
+    chosen = {"min": low, "max": high, "raw": raw, "scaled": draw(st.floats(-1, 1) | st.sampled_from([-1, 0, 1]))}
+    keys = draw(st.lists(st.sampled_from(sorted(chosen)), min_size=1, unique=True))
+    score = {key: chosen[key] for key in keys}
+    if "raw" in score:  # raw within whichever bounds are there
+        score["raw"] = min(max(score["raw"], score.get("min", score["raw"])), score.get("max", score["raw"]))
+    return score
+
+
+_results = _optional(
+    {},
+    {
+        "score": _scores(),
+        "success": st.booleans(),
+        "completion": st.booleans(),
+        "response": text,
+        "duration": _durations,
+        "extensions": _extensions,
+    },
+).filter(bool)
+_activity_lists = st.lists(_activities, min_size=1, max_size=2) | _activities
+
+
+def _contexts(*, activity_object: bool) -> st.SearchStrategy[dict[str, Any]]:
+    optional: dict[str, Any] = {
+        "registration": st.uuids().map(str),
+        "instructor": _actors,
+        "team": _groups,
+        "contextActivities": _optional(
+            {}, {kind: _activity_lists for kind in ("parent", "grouping", "category", "other")}
+        ).filter(bool),
+        "language": _TAGS,
+        "statement": _statement_refs,
+        "extensions": _extensions,
+    }
+    if activity_object:
+        optional.update({"revision": text, "platform": text})
+    return _optional({}, optional).filter(bool)
+
+
+_attachments = st.fixed_dictionaries(
+    {
+        "usageType": _IRIS,
+        "display": _language_maps,
+        "contentType": st.sampled_from(["text/plain", "application/pdf", "image/png; charset=binary"]),
+        "length": st.integers(0, 2**31 - 1) | st.sampled_from([0.0, 27.0, 2147483647.0]),
+        "sha2": st.lists(st.sampled_from(_HEX), min_size=64, max_size=64).map("".join),
+        "fileUrl": _IRIS,
+    },
+    optional={"description": _language_maps},
+)
+
+
+@st.composite
+def _statement_parts(draw: st.DrawFn, *, sub: bool) -> dict[str, Any]:
+    objects = [_activities, _agent(object_type=True), _groups, _statement_refs]
+    if not sub:
+        objects.append(_sub_statements())
+    target = draw(st.one_of(objects))
+    # Every object but an Activity names its objectType (xAPI requires it of them).
+    is_activity = target.get("objectType", "Activity") == "Activity"
+    parts = draw(
+        _optional(
+            {
+                "actor": _actors,
+                "verb": _optional({"id": _IRIS}, {"display": _language_maps}),
+                "object": st.just(target),
+            },
+            {
+                "result": _results,
+                "context": _contexts(activity_object=is_activity),
+                "timestamp": _timestamps,
+                "attachments": st.lists(_attachments, min_size=1, max_size=2),
+            },
+        )
+    )
+    return parts
+
+
+def _sub_statements() -> st.SearchStrategy[dict[str, Any]]:
+    return _statement_parts(sub=True).map(lambda parts: {"objectType": "SubStatement", **parts})
+
+
+@st.composite
+def statements(draw: st.DrawFn) -> dict[str, Any]:
+    """xAPI 1.0.3 statements of every shape (Agents and Groups as actor, object and authority,
+    sub-statements, interaction components, all four context activity kinds, extension values of
+    every JSON type), some integers sent as floats."""
+    statement = draw(_statement_parts(sub=False))
+    extra = draw(
+        _optional(
+            {},
+            {
+                "id": st.uuids().map(str),
+                "authority": _agent(object_type=True)
+                | st.fixed_dictionaries(
+                    {"objectType": st.just("Group"), "member": st.lists(_agent(), min_size=2, max_size=2)}
+                ),
+                "version": st.sampled_from(["1.0.0", "1.0.3", "1.0"]),
+            },
+        )
+    )
+    floated: dict[str, Any] = _floated({**statement, **extra}, draw(st.lists(st.booleans(), max_size=8)))
+    return floated
+
+
 # --- Avro, as the worker writes it and a consumer reads it ------------------------------------------
 
 

@@ -1,9 +1,11 @@
-"""Accepted means readable: whatever the API answers 202 for, the worker encodes and a consumer's
-reader decodes back to the same values. Events generated from each active revision's JSON schema
-(Hypothesis, hypothesis-jsonschema), with the edges pushed in: integers sent as floats, clocks from
-year 1 to 9999, text of every plane, empty maps, keys the schema does not define. Each is posted
-through the HTTP API; an accepted one is read from the real queue, encoded by the worker's encoder
-and read back with fastavro (what confluent-kafka's AvroDeserializer uses)."""
+"""Accepted means readable: whatever the API answers 202 (or an LRS's 200) for, the worker encodes
+and a consumer's reader decodes back to the same values. Events generated from each catalogue
+type's JSON schema (Hypothesis, hypothesis-jsonschema) and xAPI statements of every shape
+(tests/accepted.py), with the edges pushed in: integers sent as floats, clocks from year 1 to 9999,
+text of every plane, empty maps, keys the schema does not define, extension values of every JSON
+type. Each is posted through the HTTP API; an accepted one is read from the real queue, encoded by
+the worker's encoder and read back with fastavro (what confluent-kafka's AvroDeserializer uses); a
+sample also through the Node.js and Java consumer examples."""
 
 from __future__ import annotations
 
@@ -22,19 +24,23 @@ from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
 from eventcapture.celery import app
+from events.xapi_statements import statement_complete
 from kafka_bridge.producer import OutgoingRecord, records_produce
 from kafka_bridge.queue import DELIVER_QUEUE, QueuedEvent, task_read
 from kafka_bridge.topics import topics_ensure
 from registry.models import EventMajor, SchemaRevision
-from tests.accepted import ENVELOPE, decoded, differences, encoded, events
+from registry.record_fit import XAPI_STATEMENT
+from tests.accepted import ENVELOPE, decoded, differences, encoded, events, statements
 from tests.consumer_examples import KAFKA_TIMEOUT, example_commands, finish_example, run_example
 from tests.factories import COUNTED, counted_type, nudged
 from tests.queues import queues_purge
+from tests.xapi_records import statement_rebuilt
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("catalogue", "empty_queue")]
 
 # Examples per event type: the seven catalogue types take about 20 s together here.
 EXAMPLES = 150
+XAPI_URL = "/api/v0/xapi/statements"
 
 
 @pytest.fixture
@@ -129,6 +135,42 @@ def test_every_event_the_api_accepts_is_encoded_and_read_back_unchanged(full_nam
     assert outcomes[202] >= EXAMPLES // 2, outcomes
 
 
+@pytest.mark.parametrize("headers", [{}, {"X-Experience-API-Version": "1.0.3"}], ids=["own contract", "LRS"])
+def test_every_statement_the_api_accepts_is_encoded_and_read_back_unchanged(headers: dict[str, str]) -> None:
+    revision = _latest(XAPI_STATEMENT)
+    avro_schema = revision.avro_schema_dict
+    outcomes: Counter[int] = Counter()
+    client = APIClient()
+
+    @hypothesis_settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+    )
+    @given(statement=statements())
+    def accepted_is_readable(statement: dict[str, Any]) -> None:
+        response = client.post(XAPI_URL, data=json.dumps(statement), content_type="application/json", headers=headers)
+        outcomes[response.status_code] += 1
+        if response.status_code in (400, 422):
+            assert response.json()["errors"], response.json()
+            assert _queued() == []
+            return
+        assert response.status_code in (200, 202), (response.status_code, response.content[:500])
+        [queued] = _queued()
+        assert queued.schema_id == revision.pk
+        value = encoded(avro_schema=avro_schema, schema_id=revision.pk, record=queued.record)
+        read = decoded(avro_schema=avro_schema, value=value)
+        assert differences(queued.record, read) == [], (statement, queued.record)
+        # The statement rebuilt from what a consumer reads is the one sent, as the service completed it.
+        completed = statement_complete(statement, statement_id=queued.record["id"], stored=queued.record["stored"])
+        assert statement_rebuilt(_plain(read)) == completed
+
+    accepted_is_readable()
+    accepted = outcomes[200] + outcomes[202]
+    assert accepted >= EXAMPLES // 4, outcomes
+
+
 # --- A sample through the consumer examples of other languages ---------------------------------------
 
 # Free text of every plane: Latin-1, a musical symbol and an emoji (both outside the BMP), an
@@ -210,9 +252,10 @@ def _printed(value: Any, *, key: str = "") -> Any:
 
 @pytest.mark.usefixtures("catalogue")
 def test_a_sample_reads_back_the_same_in_the_python_node_and_java_consumers(live_server, own_topics, kafka_topics):
-    """Events of every catalogue type at the edges, accepted by the API, encoded by the worker's
-    encoder and produced by its producer, read by the Python (confluent-kafka), Node.js (kafkajs) and
-    Java (Apache Avro) consumer examples: each prints exactly what fastavro reads."""
+    """Events of every catalogue type at the edges and xAPI statements of many shapes, accepted by
+    the API, encoded by the worker's encoder and produced by its producer, read by the Python
+    (confluent-kafka), Node.js (kafkajs) and Java (Apache Avro) consumer examples: each prints
+    exactly what fastavro reads."""
     # A registrar's type with an Avro long: its ends, and the first integers a double cannot hold
     # (a JavaScript number, which the Node.js example keeps exact as a BigInt).
     counted_type()
@@ -221,6 +264,21 @@ def test_a_sample_reads_back_the_same_in_the_python_node_and_java_consumers(live
     client = APIClient()
     records: list[OutgoingRecord] = []
     expected: dict[str, tuple[str, Any]] = {}
+
+    def keep(full_name: str, revision: SchemaRevision) -> None:
+        """The event just accepted, encoded and produced as the worker would, and what it reads as."""
+        [queued] = _queued()
+        value = encoded(avro_schema=revision.avro_schema_dict, schema_id=revision.pk, record=queued.record)
+        read = decoded(avro_schema=revision.avro_schema_dict, value=value)
+        assert differences(queued.record, read) == []
+        topic = revision.major.topic
+        headers: list[tuple[str, str | bytes | None]] = [
+            ("event_id", queued.event_id.encode()),
+            ("event_type", full_name.encode()),
+        ]
+        records.append(OutgoingRecord(topic=topic, key=queued.key, value=value, headers=headers))
+        expected[queued.event_id] = (topic, _plain(read))
+
     for full_name in [*_event_types(), COUNTED]:
         revision = _latest(full_name)
         example = nudged(type=COUNTED, count=0) if full_name == COUNTED else revision.major.example
@@ -231,17 +289,24 @@ def test_a_sample_reads_back_the_same_in_the_python_node_and_java_consumers(live
                 "/api/v0/events", data=json.dumps({"events": [{"data": event}]}), content_type="application/json"
             )
             assert response.status_code == 202, (event, response.json())
-            [queued] = _queued()
-            value = encoded(avro_schema=revision.avro_schema_dict, schema_id=revision.pk, record=queued.record)
-            read = decoded(avro_schema=revision.avro_schema_dict, value=value)
-            assert differences(queued.record, read) == []
-            topic = revision.major.topic
-            headers: list[tuple[str, str | bytes | None]] = [
-                ("event_id", queued.event_id.encode()),
-                ("event_type", full_name.encode()),
-            ]
-            records.append(OutgoingRecord(topic=topic, key=queued.key, value=value, headers=headers))
-            expected[queued.event_id] = (topic, _plain(read))
+            keep(full_name, revision)
+
+    # Statements of every shape, the same ones each run.
+    drawn: list[dict[str, Any]] = []
+
+    @hypothesis_settings(max_examples=16, derandomize=True, database=None, deadline=None)
+    @given(statement=statements())
+    def draw(statement: dict[str, Any]) -> None:
+        drawn.append(statement)
+
+    draw()
+    revision = _latest(XAPI_STATEMENT)
+    kept = len(expected)
+    for statement in drawn:
+        response = client.post(XAPI_URL, data=json.dumps(statement), content_type="application/json")
+        if response.status_code == 202:
+            keep(XAPI_STATEMENT, revision)
+    assert len(expected) - kept >= 8
     records_produce(records, timeout=KAFKA_TIMEOUT)
 
     registry_url = f"{live_server.url}/schema-registry"
