@@ -21,6 +21,9 @@ class LimitedJSONParser(BaseParser):
         request = (parser_context or {}).get("request")
         encoding = request.META.get("HTTP_CONTENT_ENCODING", "") if request is not None else ""
         raw = body_read(stream, content_encoding=encoding, max_bytes=settings.MAX_REQUEST_BYTES)
+        if request is not None:
+            # How large the body is, decompressed: what bounds the size of the events it holds.
+            request.body_bytes = len(raw)
         return json_parse(raw, max_depth=settings.MAX_JSON_DEPTH)
 
 

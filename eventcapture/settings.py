@@ -246,6 +246,11 @@ KAFKA_DELIVERY_TIMEOUT: float = env.float("KAFKA_DELIVERY_TIMEOUT", default=30.0
 DEAD_LETTER_RETENTION_DAYS: int = env.int("DEAD_LETTER_RETENTION_DAYS", default=30)
 if DEAD_LETTER_RETENTION_DAYS < 1:
     raise ImproperlyConfigured(f"DEAD_LETTER_RETENTION_DAYS must be positive, got {DEAD_LETTER_RETENTION_DAYS}.")
+# The largest Kafka record the producer sends (librdkafka's message.max.bytes): key, value and
+# headers. The API refuses an event whose record would be larger (a record past the broker's own
+# limit could never be delivered). Brokers take 1,048,588 bytes unless told otherwise; raise both
+# together.
+KAFKA_MESSAGE_MAX_BYTES: int = env.int("KAFKA_MESSAGE_MAX_BYTES", default=1_000_000)
 # How long the producer holds records to fill a request to Kafka (librdkafka's linger.ms).
 KAFKA_LINGER_MS: int = env.int("KAFKA_LINGER_MS", default=5)
 # The producer's compression codec (librdkafka's compression.type). zstd packs batches best; gzip
@@ -339,6 +344,7 @@ for _name, _value in (
     ("MAX_SCHEMA_FIELDS", MAX_SCHEMA_FIELDS),
     ("KAFKA_TOPIC_PARTITIONS", KAFKA_TOPIC_PARTITIONS),
     ("KAFKA_TOPIC_REPLICATION", KAFKA_TOPIC_REPLICATION),
+    ("KAFKA_MESSAGE_MAX_BYTES", KAFKA_MESSAGE_MAX_BYTES),
 ):
     if _value is not None and _value < 1:
         raise ImproperlyConfigured(f"{_name} must be a positive integer, got {_value}.")

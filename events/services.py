@@ -25,6 +25,7 @@ from events.enrichment import (
 )
 from events.identity import Identity
 from events.xapi_statements import statement_complete, statement_record, statement_rule_problems, timestamp_text
+from kafka_bridge.encoding import Encoder, EncodingError
 from kafka_bridge.queue import QueuedEvent, batch_enqueue
 from registry.conform import TIMESTAMP_MILLIS_RANGE, Outcome
 from registry.generator import CONSUMED_FIELDS, SERVER_FIELDS
@@ -282,7 +283,9 @@ class PreparedBatch:
     type_counts: dict[str, int]
 
 
-def batch_prepare(*, events: Sequence[dict[str, Any]], identity: Identity, received_at: datetime) -> PreparedBatch:
+def batch_prepare(
+    *, events: Sequence[dict[str, Any]], identity: Identity, received_at: datetime, body_bytes: int | None = None
+) -> PreparedBatch:
     """Validate every event and build its Kafka record; ``EventsInvalid`` lists every problem of
     every event when any is invalid. Mints the event ids (here, at the edge: a retried task
     produces the same records)."""
@@ -332,7 +335,50 @@ def batch_prepare(*, events: Sequence[dict[str, Any]], identity: Identity, recei
     if problems:
         raise EventsInvalid(details=problems)
     queued = [QueuedEvent(event_id, *event) for event_id, event in zip(event_ids(len(accepted)), accepted, strict=True)]
+    by_schema = {version.schema_id: version for version in versions.values() if version is not None}
+    problems = records_too_large(events=queued, versions=by_schema, body_bytes=body_bytes, root="data")
+    if problems:
+        raise EventsInvalid(details=problems)
     return PreparedBatch(events=queued, warnings=warnings, type_counts=dict(type_counts))
+
+
+# How much larger than its JSON an event's Avro record can grow: a double written `0,` takes 8 bytes,
+# an absent optional field 1 (and the server adds its own fields, below). Bodies at most
+# (KAFKA_MESSAGE_MAX_BYTES - _SERVER_BYTES) / _GROWTH long cannot hold a record past the limit, so
+# only larger ones (rare) have their records measured.
+_GROWTH = 8
+# What the server adds to a record (a User-Agent header of up to 8 KiB, the address, identities),
+# its key and headers, and Kafka's own framing of a record: generously.
+_SERVER_BYTES = 64 * 1024
+_size_encoders: dict[int, Encoder] = {}
+
+
+def records_too_large(
+    *, events: Sequence[QueuedEvent], versions: dict[int, EventVersion], body_bytes: int | None, root: str
+) -> list[ErrorDetail]:
+    """The events (in request order) whose Kafka record would pass ``KAFKA_MESSAGE_MAX_BYTES``, which
+    the producer could never send: measured by encoding them, only when the body (``body_bytes``,
+    None: unknown) is large enough to hold one."""
+    limit = settings.KAFKA_MESSAGE_MAX_BYTES
+    if body_bytes is not None and body_bytes * _GROWTH + _SERVER_BYTES <= limit:
+        return []
+    problems = []
+    for index, event in enumerate(events):
+        version = versions[event.schema_id]
+        encoder = _size_encoders.get(event.schema_id)
+        if encoder is None:
+            encoder = _size_encoders[event.schema_id] = Encoder(schema=version.avro_schema, schema_id=event.schema_id)
+        try:
+            value = encoder.encode(event.record)
+        except EncodingError:
+            continue  # not for the edge to judge: the worker keeps it as a dead letter, with its reason
+        headers = len(event.event_id) + len(version.full_name) + len("event_id") + len("event_type")
+        size = len(value) + len(event.key.encode()) + headers
+        # librdkafka counts a record's framing too (a few dozen bytes): kept clear of with a margin.
+        if size + 1024 > limit:
+            message = f"its Kafka record would be {size:,} bytes; at most {limit - 1024:,} are allowed"
+            problems.append(ErrorDetail("event_too_large", message, index, root, version.full_name))
+    return problems
 
 
 def prepared_enqueue(batch: PreparedBatch) -> AcceptedBatch:
@@ -343,10 +389,15 @@ def prepared_enqueue(batch: PreparedBatch) -> AcceptedBatch:
     return AcceptedBatch(ids=[event.event_id for event in batch.events], warnings=batch.warnings)
 
 
-def events_accept(*, events: Sequence[dict[str, Any]], identity: Identity, received_at: datetime) -> AcceptedBatch:
+def events_accept(
+    *, events: Sequence[dict[str, Any]], identity: Identity, received_at: datetime, body_bytes: int | None = None
+) -> AcceptedBatch:
     """Validate every event, then queue all of them together (in one task, perhaps with other
-    requests' batches), or none (all-or-nothing)."""
-    return prepared_enqueue(batch_prepare(events=events, identity=identity, received_at=received_at))
+    requests' batches), or none (all-or-nothing). ``body_bytes``: the request body's size, which
+    bounds how large its events' records can be."""
+    return prepared_enqueue(
+        batch_prepare(events=events, identity=identity, received_at=received_at, body_bytes=body_bytes)
+    )
 
 
 def statements_parse(body: Any) -> list[Any]:
@@ -423,6 +474,7 @@ def statements_prepare(
     received_at: datetime,
     refusal: type[EventsInvalid] = EventsInvalid,
     distinct_ids: bool = False,
+    body_bytes: int | None = None,
 ) -> PreparedBatch:
     """Complete every statement as an xAPI LRS does (``statement_complete``), then validate all of
     them; ``refusal`` (422 ``EventsInvalid`` for the service's own contract, 400 for an LRS-mode
@@ -443,9 +495,16 @@ def statements_prepare(
     batch = statements_batch(version=version, statements=completed)
     if isinstance(batch, list):
         raise refusal(details=batch)
+    too_large = records_too_large(
+        events=batch.events, versions={version.schema_id: version}, body_bytes=body_bytes, root="statement"
+    )
+    if too_large:
+        raise refusal(details=too_large)
     return batch
 
 
-def statements_accept(*, statements: Sequence[Any], received_at: datetime) -> AcceptedBatch:
+def statements_accept(
+    *, statements: Sequence[Any], received_at: datetime, body_bytes: int | None = None
+) -> AcceptedBatch:
     """Complete and validate every statement, then queue all of them as one task, or none."""
-    return prepared_enqueue(statements_prepare(statements=statements, received_at=received_at))
+    return prepared_enqueue(statements_prepare(statements=statements, received_at=received_at, body_bytes=body_bytes))

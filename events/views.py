@@ -23,6 +23,12 @@ def _accepted(batch: AcceptedBatch) -> Response:
     return Response(body, status=status.HTTP_202_ACCEPTED)
 
 
+def _body_bytes(request: Request) -> int | None:
+    """The size of the request's body once read (decompressed), set by the parser; None: unknown."""
+    size = getattr(request, "body_bytes", None)
+    return size if isinstance(size, int) else None
+
+
 class EventsView(APIView):
     """``POST /api/v0/events``: a batch of events, accepted whole (202) or not at all."""
 
@@ -34,10 +40,12 @@ class EventsView(APIView):
     def post(self, request: Request) -> Response:
         # One receive time per request, taken before the body is read: every event shares it.
         received_at = datetime.now(UTC)
+        events = batch_parse(request.data)
         batch = events_accept(
-            events=batch_parse(request.data),
+            events=events,
             identity=identity_from_request(request._request),
             received_at=received_at,
+            body_bytes=_body_bytes(request),
         )
         return _accepted(batch)
 
@@ -66,10 +74,16 @@ class XapiStatementsView(APIView):
     @extend_schema(**openapi.XAPI_OPERATION)
     def post(self, request: Request) -> Response:
         received_at = datetime.now(UTC)
+        statements = statements_parse(request.data)
         if not self._lrs_mode(request):
-            return _accepted(statements_accept(statements=statements_parse(request.data), received_at=received_at))
+            return _accepted(
+                statements_accept(statements=statements, received_at=received_at, body_bytes=_body_bytes(request))
+            )
         ids = lrs_statements_post(
-            statements=statements_parse(request.data), parameters=request.query_params, received_at=received_at
+            statements=statements,
+            parameters=request.query_params,
+            received_at=received_at,
+            body_bytes=_body_bytes(request),
         )
         return Response(ids, status=status.HTTP_200_OK)
 
@@ -79,11 +93,13 @@ class XapiStatementsView(APIView):
         received_at = datetime.now(UTC)
         if not self._lrs_mode(request):
             raise MethodNotAllowed(f"PUT is xAPI's: send the {VERSION_HEADER} header ({XAPI_VERSION})")
+        statement = request.data
         lrs_statement_put(
-            statement=request.data,
+            statement=statement,
             statement_id=request.query_params.get("statementId"),
             parameters=request.query_params,
             received_at=received_at,
+            body_bytes=_body_bytes(request),
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -61,20 +61,29 @@ def _is_uuid(value: Any) -> bool:
 
 
 def lrs_statements_post(
-    *, statements: Sequence[Any], parameters: Mapping[str, Any], received_at: datetime
+    *, statements: Sequence[Any], parameters: Mapping[str, Any], received_at: datetime, body_bytes: int | None = None
 ) -> list[str]:
     """``POST statements``: the statements' ids, in request order, once all of them are durably
     queued (all or nothing); any problem is a 400."""
     _parameters_check(parameters=parameters, known=_POST_PARAMETERS)
     batch = statements_prepare(
-        statements=statements, received_at=received_at, refusal=StatementsInvalid, distinct_ids=True
+        statements=statements,
+        received_at=received_at,
+        refusal=StatementsInvalid,
+        distinct_ids=True,
+        body_bytes=body_bytes,
     )
     prepared_enqueue(batch)
     return [event.key for event in batch.events]
 
 
 def lrs_statement_put(
-    *, statement: Any, statement_id: str | None, parameters: Mapping[str, Any], received_at: datetime
+    *,
+    statement: Any,
+    statement_id: str | None,
+    parameters: Mapping[str, Any],
+    received_at: datetime,
+    body_bytes: int | None = None,
 ) -> str:
     """``PUT statements?statementId=…``: one statement, stored under ``statement_id``; its id, once
     durably queued. A statement with another UUID as its ``id`` is a conflict (409)."""
@@ -103,5 +112,7 @@ def lrs_statement_put(
             ]
         )
     identified = statement if own_id is not None else {**statement, "id": statement_id}
-    [stored_id] = lrs_statements_post(statements=[identified], parameters={}, received_at=received_at)
+    [stored_id] = lrs_statements_post(
+        statements=[identified], parameters={}, received_at=received_at, body_bytes=body_bytes
+    )
     return stored_id

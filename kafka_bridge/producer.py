@@ -63,7 +63,9 @@ def _config() -> dict[str, object]:
         "compression.type": settings.KAFKA_COMPRESSION_TYPE,
         # Many batches are in flight at once, so requests fill without waiting long for company.
         "linger.ms": settings.KAFKA_LINGER_MS,
-        "batch.size": 512 * 1024,
+        "batch.size": min(512 * 1024, settings.KAFKA_MESSAGE_MAX_BYTES),
+        # The API refuses events whose record would be larger (events/services.py).
+        "message.max.bytes": settings.KAFKA_MESSAGE_MAX_BYTES,
         # librdkafka keeps retrying inside this window; past it the task retries the batch.
         "message.timeout.ms": int(settings.KAFKA_DELIVERY_TIMEOUT * 1000),
         "error_cb": _on_error,

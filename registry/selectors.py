@@ -35,6 +35,7 @@ class EventVersion:
     record_fields: tuple[str, ...]
     # Conforms a record to the Avro schema (registry/conform.py); None when no record needs it.
     conform: Conformer | None
+    avro_schema: dict[str, Any]
 
 
 @lru_cache(maxsize=1024)
@@ -50,6 +51,7 @@ def _event_version_compile(schema_id: int) -> EventVersion:
         known_fields=frozenset(json_schema.get("properties", {})),
         record_fields=tuple(field["name"] for field in avro_schema["fields"]),
         conform=conformer(fastavro.parse_schema(avro_schema)),
+        avro_schema=avro_schema,
     )
 
 

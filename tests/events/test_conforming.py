@@ -172,3 +172,36 @@ def test_a_statements_attachment_length_with_a_fraction_is_refused(headers, stat
         ("statement.attachments.0.length", "invalid_type")
     ]
     assert queued() == []
+
+
+def test_an_event_whose_kafka_record_would_pass_the_producers_limit_is_refused_with_422():
+    # The body fits MAX_REQUEST_BYTES (1 MiB); the record would not fit KAFKA_MESSAGE_MAX_BYTES (1,000,000).
+    response = post(nudged(), nudged(app="a" * 1_000_000))
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert (error["index"], error["path"], error["code"]) == (1, "data", "event_too_large")
+    assert error["message"].startswith("its Kafka record would be 1,000,")
+    assert error["message"].endswith("at most 998,976 are allowed")
+    assert queued() == []
+
+
+def test_a_large_body_of_events_that_each_fit_is_accepted():
+    response = post(*[nudged(app="a" * 2_000) for _ in range(400)])
+    assert response.status_code == 202, response.json()
+    assert len(queued()) == 400
+
+
+def test_an_event_just_under_the_limit_is_accepted(settings):
+    settings.KAFKA_MESSAGE_MAX_BYTES = 200_000
+    response = post(nudged(app="a" * 190_000))
+    assert response.status_code == 202, response.json()
+    assert queued()[0].record["app"] == "a" * 190_000
+
+
+@pytest.mark.parametrize(("headers", "status"), [({}, 422), ({"X-Experience-API-Version": "1.0.3"}, 400)])
+def test_a_statement_whose_record_would_pass_the_limit_is_refused(headers, status):
+    sent = statement(result={"extensions": {"https://example.com/notes": "n" * 1_000_000}})
+    response = APIClient().post(XAPI_URL, data=json.dumps(sent), content_type="application/json", headers=headers)
+    assert response.status_code == status
+    assert [(error["path"], error["code"]) for error in response.json()["errors"]] == [("statement", "event_too_large")]
+    assert queued() == []
