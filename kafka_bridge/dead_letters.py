@@ -54,7 +54,7 @@ from eventcapture.exceptions import clipped
 from kafka_bridge.encoding import EncodingError
 from kafka_bridge.models import DeadLetter
 from kafka_bridge.numbers import Tally, event_counts_record
-from kafka_bridge.producer import DeliveryFailed, OutgoingRecord, records_produce
+from kafka_bridge.producer import DeliveryFailed, OutgoingRecord, RecordsRefused, records_produce
 from kafka_bridge.queue import QueuedEvent
 from kafka_bridge.registry_client import RegistryUnavailable, credentials_redacted
 from kafka_bridge.targets import (
@@ -317,7 +317,14 @@ def _replay_chunk(pks: list[int], report: ReplayReport) -> None:
             except _StillUndeliverable as exc:
                 _failed_again(letter, reason=str(exc))
                 report.still_failing += 1
-        records_produce([item.record for item in encoded], timeout=settings.KAFKA_DELIVERY_TIMEOUT)
+        try:
+            records_produce([item.record for item in encoded], timeout=settings.KAFKA_DELIVERY_TIMEOUT)
+        except RecordsRefused as exc:
+            # The others are acknowledged; these stay pending, with Kafka's reason.
+            for position in sorted(exc.refused, reverse=True):
+                item = encoded.pop(position)
+                _failed_again(item.letter, reason=f"RecordRefused: Kafka refused its record: {exc.refused[position]}")
+                report.still_failing += 1
     except (DeliveryFailed, RegistryUnavailable) as exc:
         # Not the letters' fault: they stay as they are, for the next replay.
         raise ReplayInterrupted(f"replay interrupted after {report.replayed} replayed: {_reason(exc)}", report) from exc

@@ -18,9 +18,24 @@ from django.conf import settings
 from eventcapture import metrics
 from kafka_bridge.dead_letters import dead_letters_mark_delivered, dead_letters_record
 from kafka_bridge.encoding import EncodingError
-from kafka_bridge.producer import DeliveryFailed, OutgoingRecord, records_produce
+from kafka_bridge.producer import DeliveryFailed, OutgoingRecord, RecordsRefused, records_produce
 from kafka_bridge.queue import QueuedEvent, RequestSpan, event_request_ids
 from kafka_bridge.targets import TRANSIENT, encoding_target, unforeseen_failure_report
+
+
+class RecordRefused(Exception):
+    """A record Kafka cannot take for what it is: larger than the producer sends
+    (``KAFKA_MESSAGE_MAX_BYTES``) or than the broker accepts. The API refuses such events; one
+    can still come from a task queued before, or from a broker whose limit is lower."""
+
+
+# librdkafka's framing of a record, beyond its key, value and headers, with room to spare.
+_RECORD_OVERHEAD = 1024
+
+
+def _record_bytes(record: OutgoingRecord) -> int:
+    headers = sum(len(name) + len(value or b"") for name, value in record.headers)
+    return len(record.value) + len(record.key.encode()) + headers + _RECORD_OVERHEAD
 
 
 @dataclass(frozen=True)
@@ -45,6 +60,8 @@ def batch_deliver(
     type_counts: Counter[str] = Counter()
     majors: dict[int, int] = {}
     delivered: Counter[int] = Counter()
+    # Each record's event (its position in the batch), type and major.
+    produced: list[tuple[int, QueuedEvent, str, int]] = []
     for index, event in enumerate(events):
         try:
             target = encoding_target(schema_id=event.schema_id)
@@ -65,7 +82,15 @@ def batch_deliver(
             undeliverable.append((event, exc))
             undeliverable_at.append(index)
             continue
+        size = _record_bytes(record)
+        if size > settings.KAFKA_MESSAGE_MAX_BYTES:
+            limit = settings.KAFKA_MESSAGE_MAX_BYTES
+            message = f"its record is {size - _RECORD_OVERHEAD:,} bytes, more than the producer sends ({limit:,})"
+            undeliverable.append((event, RecordRefused(message)))
+            undeliverable_at.append(index)
+            continue
         records.append(record)
+        produced.append((index, event, target.full_name, target.major_id))
         type_counts[target.full_name] += 1
         delivered[target.major_id] += 1
     if undeliverable:
@@ -76,11 +101,23 @@ def batch_deliver(
         majors = {**known, **majors}
     try:
         records_produce(records, timeout=settings.KAFKA_DELIVERY_TIMEOUT)
+    except RecordsRefused as exc:
+        # Every other record is acknowledged; the refused ones would be refused again.
+        refused = [produced[position] for position in sorted(exc.refused)]
+        failures: list[tuple[QueuedEvent, Exception]] = []
+        for (_index, event, full_name, major_id), position in zip(refused, sorted(exc.refused), strict=True):
+            failures.append((event, RecordRefused(f"Kafka refused its record: {exc.refused[position]}")))
+            type_counts[full_name] -= 1
+            delivered[major_id] -= 1
+        dead_letters_record(
+            failures=failures, request_ids=event_request_ids(requests, [index for index, *_ in refused])
+        )
+        undeliverable += failures
     except DeliveryFailed as exc:
         metrics.events_failed(counts=type_counts, reason=exc.reason)
         raise
-    metrics.batch_delivered(counts=type_counts)
+    metrics.batch_delivered(counts=+type_counts)
     if retrying:
         failed = {event.event_id for event, _ in undeliverable}
         dead_letters_mark_delivered(event_ids=[event.event_id for event in events if event.event_id not in failed])
-    return DeliveryReport(majors=majors, delivered=delivered)
+    return DeliveryReport(majors=majors, delivered=+delivered)

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from django.conf import settings
@@ -47,6 +47,20 @@ class DeliveryFailed(Exception):
     def __init__(self, message: str = "", *, reason: str = "delivery_error") -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class RecordsRefused(DeliveryFailed):
+    """Kafka refused some records for what they are (larger than the producer or the broker takes)
+    and acknowledged every other record of the call: retrying the refused ones cannot help.
+    ``refused``: the refused records' positions in the call, with why."""
+
+    def __init__(self, refused: dict[int, str]) -> None:
+        super().__init__(f"{len(refused)} records refused by Kafka", reason="record_refused")
+        self.refused = refused
+
+
+# Errors that refuse a record for itself: whatever is retried, it is refused again.
+_REFUSING = frozenset({KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE, KafkaError.INVALID_RECORD})
 
 
 def _on_error(error: KafkaError) -> None:
@@ -135,39 +149,54 @@ def producer_flush(timeout: float = 30.0) -> int:
 
 
 class _Acknowledgements:
-    """The delivery reports of one call's records. Reports arrive on the reports thread only
-    (flush aside), so the count needs no lock; the waiting thread reads it after ``done``."""
+    """The delivery reports of one call's records. Reports arrive on the reports thread (flush
+    aside); a record ``produce()`` refused has none, and is counted off by the producing thread,
+    hence the lock. The waiting thread reads the count after ``done``."""
 
-    __slots__ = ("done", "failures", "pending")
+    __slots__ = ("done", "failures", "lock", "pending", "refused")
 
     def __init__(self, pending: int) -> None:
         self.pending = pending
         self.failures: list[KafkaError] = []
+        # Positions of records refused for themselves, with why.
+        self.refused: dict[int, str] = {}
+        self.lock = threading.Lock()
         self.done = threading.Event()
         if pending == 0:
             self.done.set()
 
-    def report(self, error: KafkaError | None, _message: Message) -> None:
-        if error is not None:
-            self.failures.append(error)
-            metrics.producer_error(error=error.name())
-        self.pending -= 1
-        if self.pending == 0:
-            self.done.set()
+    def reporter(self, position: int) -> Any:
+        def report(error: KafkaError | None, _message: Message) -> None:
+            if error is not None:
+                metrics.producer_error(error=error.name())
+                if error.code() in _REFUSING:
+                    self.refused[position] = error.str()
+                else:
+                    self.failures.append(error)
+            self.settled()
+
+        return report
+
+    def settled(self) -> None:
+        with self.lock:
+            self.pending -= 1
+            if self.pending == 0:
+                self.done.set()
 
 
-def records_produce(records: Sequence[OutgoingRecord], *, timeout: float) -> None:
-    """Produce every record and wait for their delivery reports; raise ``DeliveryFailed`` unless
-    Kafka acknowledged each one. Other threads' records are in flight meanwhile."""
+def _produce_waiting(records: Sequence[OutgoingRecord], *, timeout: float) -> _Acknowledgements:
+    """Produce ``records`` and wait (at most ``timeout``) for their delivery reports."""
     producer = producer_get()
     acknowledgements = _Acknowledgements(len(records))
-    report = acknowledgements.report
-    started = time.monotonic()
-    for record in records:
+    for position, record in enumerate(records):
         while True:
             try:
                 producer.produce(
-                    record.topic, value=record.value, key=record.key, headers=record.headers, on_delivery=report
+                    record.topic,
+                    value=record.value,
+                    key=record.key,
+                    headers=record.headers,
+                    on_delivery=acknowledgements.reporter(position),
                 )
                 break
             except BufferError:
@@ -176,11 +205,18 @@ def records_produce(records: Sequence[OutgoingRecord], *, timeout: float) -> Non
             except KafkaException as exc:
                 error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
                 metrics.producer_error(error=error.name() if error is not None else type(exc).__name__)
+                if error is not None and error.code() in _REFUSING:
+                    # Refused before it was sent: no report will come for it.
+                    acknowledgements.refused[position] = error.str()
+                    acknowledgements.settled()
+                    break
                 raise DeliveryFailed(str(exc), reason="produce_error") from exc
     acknowledgements.done.wait(timeout)
+    return acknowledgements
+
+
+def _failed(acknowledgements: _Acknowledgements) -> None:
     failures, pending = list(acknowledgements.failures), acknowledgements.pending
-    if not failures and not pending and records:
-        metrics.kafka_delivered(seconds=time.monotonic() - started)
     if failures or pending:
         reasons = sorted({error.str() for error in failures})
         logger.warning(
@@ -190,3 +226,26 @@ def records_produce(records: Sequence[OutgoingRecord], *, timeout: float) -> Non
             f"{len(failures)} records failed and {pending} were unconfirmed: {'; '.join(reasons)}",
             reason="delivery_error" if failures else "delivery_timeout",
         )
+
+
+def records_produce(records: Sequence[OutgoingRecord], *, timeout: float) -> None:
+    """Produce every record and wait for their delivery reports; raise ``DeliveryFailed`` unless
+    Kafka acknowledged each one, ``RecordsRefused`` when it acknowledged each but those it refused
+    for what they are (too large). Other threads' records are in flight meanwhile."""
+    started = time.monotonic()
+    acknowledgements = _produce_waiting(records, timeout=timeout)
+    _failed(acknowledgements)
+    refused = acknowledgements.refused
+    if not refused:
+        if records:
+            metrics.kafka_delivered(seconds=time.monotonic() - started)
+        return
+    # A broker refuses a whole request when one record of it is too large, and librdkafka reports
+    # every record of it as refused: each is tried again alone, and only those refused alone are.
+    for position in sorted(refused):
+        alone = _produce_waiting([records[position]], timeout=timeout)
+        _failed(alone)
+        if not alone.refused:
+            del refused[position]
+    if refused:
+        raise RecordsRefused(dict(refused))
