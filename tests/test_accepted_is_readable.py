@@ -41,6 +41,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("catalogue", "emp
 # Examples per event type: the seven catalogue types take about 20 s together here.
 EXAMPLES = 150
 XAPI_URL = "/api/v0/xapi/statements"
+PROPERTY = hypothesis_settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
 
 
 @pytest.fixture
@@ -76,6 +82,24 @@ def _latest(full_name: str) -> SchemaRevision:
     return revision
 
 
+def _read_back(response: Any, revision: SchemaRevision, *, sent: Any) -> tuple[QueuedEvent, Any] | None:
+    """None for a request refused at the edge (with its reasons, nothing queued); else its one
+    queued event, which the worker's encoder encodes and fastavro reads back unchanged, and what
+    it read."""
+    if response.status_code in (400, 422):
+        # Refused at the edge, with the reasons (a NUL character, a date-time it does not read...).
+        assert response.json()["errors"], response.json()
+        assert _queued() == []
+        return None
+    assert response.status_code in (200, 202), (response.status_code, response.content[:500])
+    [queued] = _queued()
+    assert queued.schema_id == revision.pk
+    value = encoded(avro_schema=revision.avro_schema_dict, schema_id=revision.pk, record=queued.record)
+    read = decoded(avro_schema=revision.avro_schema_dict, value=value)
+    assert differences(queued.record, read) == [], (sent, queued.record)
+    return queued, read
+
+
 def test_every_catalogue_type_is_tried():
     assert _event_types() == [
         "org.openstax.ec.accessed_studyguide_v1",
@@ -102,33 +126,17 @@ def test_every_catalogue_type_is_tried():
 )
 def test_every_event_the_api_accepts_is_encoded_and_read_back_unchanged(full_name: str) -> None:
     revision = _latest(full_name)
-    avro_schema = revision.avro_schema_dict
     outcomes: Counter[int] = Counter()
     client = APIClient()
 
-    @hypothesis_settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
-    )
+    @PROPERTY
     @given(event=events(revision.json_schema))
     def accepted_is_readable(event: dict[str, Any]) -> None:
         response = client.post(
             "/api/v0/events", data=json.dumps({"events": [{"data": event}]}), content_type="application/json"
         )
         outcomes[response.status_code] += 1
-        if response.status_code in (400, 422):
-            # Refused at the edge, with the reasons (a NUL character, a date-time it does not read...).
-            assert response.json()["errors"], response.json()
-            assert _queued() == []
-            return
-        assert response.status_code == 202, (response.status_code, response.content[:500])
-        [queued] = _queued()
-        assert queued.schema_id == revision.pk
-        value = encoded(avro_schema=avro_schema, schema_id=revision.pk, record=queued.record)
-        read = decoded(avro_schema=avro_schema, value=value)
-        assert differences(queued.record, read) == [], (event, queued.record)
+        _read_back(response, revision, sent=event)
 
     accepted_is_readable()
     # Most generated events are valid: the property was tried, not skipped by refusals.
@@ -138,37 +146,26 @@ def test_every_event_the_api_accepts_is_encoded_and_read_back_unchanged(full_nam
 @pytest.mark.parametrize("headers", [{}, {"X-Experience-API-Version": "1.0.3"}], ids=["own contract", "LRS"])
 def test_every_statement_the_api_accepts_is_encoded_and_read_back_unchanged(headers: dict[str, str]) -> None:
     revision = _latest(XAPI_STATEMENT)
-    avro_schema = revision.avro_schema_dict
     outcomes: Counter[int] = Counter()
     client = APIClient()
 
-    @hypothesis_settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
-    )
+    @PROPERTY
     @given(statement=statements())
     def accepted_is_readable(statement: dict[str, Any]) -> None:
         response = client.post(XAPI_URL, data=json.dumps(statement), content_type="application/json", headers=headers)
         outcomes[response.status_code] += 1
-        if response.status_code in (400, 422):
-            assert response.json()["errors"], response.json()
-            assert _queued() == []
+        kept = _read_back(response, revision, sent=statement)
+        if kept is None:
             return
-        assert response.status_code in (200, 202), (response.status_code, response.content[:500])
-        [queued] = _queued()
-        assert queued.schema_id == revision.pk
-        value = encoded(avro_schema=avro_schema, schema_id=revision.pk, record=queued.record)
-        read = decoded(avro_schema=avro_schema, value=value)
-        assert differences(queued.record, read) == [], (statement, queued.record)
+        queued, read = kept
         # The statement rebuilt from what a consumer reads is the one sent, as the service completed it.
         completed = statement_complete(statement, statement_id=queued.record["id"], stored=queued.record["stored"])
         assert statement_rebuilt(_plain(read)) == completed
 
     accepted_is_readable()
     accepted = outcomes[200] + outcomes[202]
-    assert accepted >= EXAMPLES // 4, outcomes
+    # Most generated statements are valid (the others hold a NUL character, which the API refuses).
+    assert accepted >= EXAMPLES // 2, outcomes
 
 
 # --- A sample through the consumer examples of other languages ---------------------------------------
