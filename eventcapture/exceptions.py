@@ -117,15 +117,15 @@ class UnsupportedMediaType(ApiError):
 
 
 class XapiMediaTypeUnsupported(ApiError):
-    """A body an xAPI request sends in a form this LRS does not read (multipart/mixed: attachments
-    with their data, signed statements; another content type or encoding): xAPI names no 415, an LRS
+    """A body an xAPI request sends in a form this LRS does not read (a content type other than
+    application/json and multipart/mixed, an encoding other than gzip): xAPI names no 415, an LRS
     refuses with 400."""
 
     status_code = 400
     code = "unsupported_media_type"
     default_message = (
-        "This LRS reads statements as application/json only (attachments by fileUrl): multipart/mixed "
-        "(attachment data, signed statements) and other content types or encodings are not supported"
+        "This LRS reads statements as application/json, or as multipart/mixed with their attachments' data "
+        "(xAPI 1.0.3, Communication 1.5): other content types or encodings are not supported"
     )
 
 

@@ -414,11 +414,14 @@ XAPI_OPERATION: dict[str, Any] = {
     "description": "One xAPI Statement, or an array of them; `index` in errors is the position in "
     "the array. Each statement is completed as an xAPI 1.0.3 LRS completes it (a missing `id`, the "
     "`objectType`s xAPI lets clients leave out, `stored`, and `timestamp` and `version` when absent), "
-    "then checked against xAPI 1.0.3; keys xAPI does not define are refused. " + _BODY_NOTES + " This is "
-    "the service's own contract. A request carrying `X-Experience-API-Version` (as every xAPI client "
-    "library sends it) is answered as by an xAPI 1.0.3 Learning Record Store instead, as the xAPI "
-    "specification describes: 200 with the statements' ids, 400 for an invalid statement, and "
-    "`PUT ?statementId=`. That mode is for xAPI clients and is not part of this document.",
+    "then checked against xAPI 1.0.3; keys xAPI does not define are refused. An attachment needs a "
+    "`fileUrl` here (422 without): its data can only come with the statement in the LRS mode below. "
+    + _BODY_NOTES
+    + " This is the service's own contract. A request carrying `X-Experience-API-Version` (as every "
+    "xAPI client library sends it) is answered as by an xAPI 1.0.3 Learning Record Store instead, as "
+    "the xAPI specification describes: 200 with the statements' ids, 400 for an invalid statement, "
+    "`PUT ?statementId=`, and `multipart/mixed` bodies carrying attachments' data and signed "
+    "statements. That mode is for xAPI clients and is not part of this document.",
     "tags": ["events"],
     "request": {"application/json": StatementBodySerializer},
     "parameters": [retry_after(429, 503)],

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 import os
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -15,7 +16,14 @@ import orjson
 from django.conf import settings
 
 from eventcapture import metrics
-from eventcapture.exceptions import ErrorDetail, EventsInvalid, MalformedRequest, clipped
+from eventcapture.exceptions import (
+    ErrorDetail,
+    EventsInvalid,
+    MalformedRequest,
+    PayloadTooLarge,
+    XapiMediaTypeUnsupported,
+    clipped,
+)
 from events.enrichment import (
     SourceUri,
     epoch_microseconds,
@@ -24,6 +32,8 @@ from events.enrichment import (
     source_uri_split,
 )
 from events.identity import Identity
+from events.xapi_attachments import attachments_of
+from events.xapi_signatures import signature_problems
 from events.xapi_statements import statement_complete, statement_record, statement_rule_problems, timestamp_text
 from kafka_bridge.encoding import Encoder, EncodingError
 from kafka_bridge.queue import QueuedEvent, batch_enqueue
@@ -422,11 +432,16 @@ def statement_version() -> EventVersion:
 
 
 def statements_problems(
-    *, version: EventVersion, statements: Sequence[Any], distinct_ids: bool = False
+    *,
+    version: EventVersion,
+    statements: Sequence[Any],
+    distinct_ids: bool = False,
+    data_hashes: Collection[str] = frozenset(),
 ) -> list[ErrorDetail]:
     """Every way completed ``statements`` break xAPI 1.0.3: the registry's JSON schema, then (for a
     statement the schema accepts) the rules JSON Schema cannot say, and with ``distinct_ids`` (an
-    LRS) two statements of one request with the same id. None for almost every request."""
+    LRS) two statements of one request with the same id. ``data_hashes``: the SHA-2 (lower case) of
+    the attachments' data the request carries. None for almost every request."""
     problems: list[ErrorDetail] = []
     first_index_of: dict[str, int] = {}
     for index, statement in enumerate(statements):
@@ -434,7 +449,11 @@ def statements_problems(
         if not version.validator.is_valid(statement):
             problems.extend(_schema_errors(index=index, version=version, data=statement, root="statement"))
             continue
-        problems.extend(statement_rule_problems(index=index, statement=statement, event_type=version.full_name))
+        problems.extend(
+            statement_rule_problems(
+                index=index, statement=statement, event_type=version.full_name, data_hashes=data_hashes
+            )
+        )
         first = first_index_of.setdefault(statement["id"].lower(), index) if distinct_ids else index
         if first != index:
             message = f"id: statement [{first}] of this request has the same id"
@@ -443,18 +462,19 @@ def statements_problems(
 
 
 def statements_batch(
-    *, version: EventVersion, statements: Sequence[dict[str, Any]]
+    *, version: EventVersion, statements: Sequence[dict[str, Any]], contents: Mapping[str, str] | None = None
 ) -> PreparedBatch | list[ErrorDetail]:
     """The queued events of valid, completed statements: each keyed by its ``id``, its record
-    ``statement_record``'s (with every top-level field of the revision's record), conformed to the
-    revision's Avro schema (``record_conform``: an attachment's ``length`` sent as ``27.0``, a
-    score an integer); or what no record of it could hold."""
+    ``statement_record``'s (with every top-level field of the revision's record, and the data of
+    its attachments: ``contents``, base64 by SHA-2), conformed to the revision's Avro schema
+    (``record_conform``: an attachment's ``length`` sent as ``27.0``, a score an integer); or what
+    no record of it could hold."""
     queued = []
     problems: list[ErrorDetail] = []
     warnings: list[str] = []
     outcome = Outcome()
     for index, (event_id, statement) in enumerate(zip(event_ids(len(statements)), statements, strict=True)):
-        record = statement_record(statement)
+        record = statement_record(statement, contents=contents)
         fields = {name: record.get(name) for name in version.record_fields}
         if version.conform is not None:
             problems.extend(
@@ -468,6 +488,49 @@ def statements_batch(
     return PreparedBatch(events=queued, warnings=warnings, type_counts={version.full_name: len(queued)})
 
 
+def _carries_content(avro_schema: Mapping[str, Any]) -> bool:
+    """Whether a revision's record has a place for an attachment's data (``Attachment.content``,
+    since revision 2): revision 1, active until ``load_schemas`` publishes revision 2, has none.
+    Walked only for requests that carry data (a few hundred microseconds)."""
+    level: list[Any] = [avro_schema]
+    while level:
+        children: list[Any] = []
+        for node in level:
+            if isinstance(node, dict):
+                if node.get("type") == "record" and node.get("name") in ("Attachment", "org.adlnet.xapi.Attachment"):
+                    return any(field.get("name") == "content" for field in node.get("fields", ()))
+                children.extend(node.values())
+            elif isinstance(node, list):
+                children.extend(node)
+        level = children
+    return False
+
+
+def _attachment_contents(
+    *, version: EventVersion, statements: Sequence[dict[str, Any]], attachments: Mapping[str, bytes]
+) -> dict[str, str]:
+    """The data of the request's attachments as the records carry it (base64 text, by SHA-2), once
+    checked that the records can hold it: every statement carries its own copy of an attachment it
+    shares with others (xAPI has its data sent once), so together they may carry at most
+    ``MAX_REQUEST_BYTES`` of data, as much as one request holds; past that, 413."""
+    if not attachments:
+        return {}
+    if not _carries_content(version.avro_schema):
+        raise XapiMediaTypeUnsupported(
+            f"The active revision of {version.full_name} has no place for an attachment's data: send attachments "
+            "by fileUrl, as application/json"
+        )
+    carried = sum(
+        len(attachments.get(sha2, b"")) for statement in statements for _, _, sha2 in attachments_of(statement)
+    )
+    if carried > settings.MAX_REQUEST_BYTES:
+        raise PayloadTooLarge(
+            f"The statements would carry {carried:,} bytes of attachment data (each its own copy of an attachment "
+            f"it shares), more than the {settings.MAX_REQUEST_BYTES:,} a request may hold"
+        )
+    return {sha2: base64.b64encode(data).decode("ascii") for sha2, data in attachments.items()}
+
+
 def statements_prepare(
     *,
     statements: Sequence[Any],
@@ -475,24 +538,44 @@ def statements_prepare(
     refusal: type[EventsInvalid] = EventsInvalid,
     distinct_ids: bool = False,
     body_bytes: int | None = None,
+    attachments: Mapping[str, bytes] | None = None,
 ) -> PreparedBatch:
     """Complete every statement as an xAPI LRS does (``statement_complete``), then validate all of
     them; ``refusal`` (422 ``EventsInvalid`` for the service's own contract, 400 for an LRS-mode
     request) lists every problem of every statement when any is invalid, and nothing is queued.
     ``distinct_ids``: two statements of the request may not share an id (an LRS refuses them; the
-    service's own contract has always taken them, each a record of its own)."""
+    service's own contract has always taken them, each a record of its own). ``attachments``: the
+    data of attachments the request carried (multipart/mixed, LRS mode), by SHA-2 (lower case):
+    signatures among them are checked (events/xapi_signatures.py), and each attachment's data
+    reaches its record."""
     if len(statements) > settings.MAX_EVENTS_PER_REQUEST:
         raise too_many(len(statements))
+    attachments = attachments or {}
     version = statement_version()
     stored = timestamp_text(received_at)
     completed = [
         statement_complete(statement, statement_id=statement_id, stored=stored)
         for statement, statement_id in zip(statements, event_ids(len(statements)), strict=True)
     ]
-    problems = statements_problems(version=version, statements=completed, distinct_ids=distinct_ids)
+    problems = statements_problems(
+        version=version, statements=completed, distinct_ids=distinct_ids, data_hashes=frozenset(attachments)
+    )
+    if not problems and attachments:
+        for index, (statement, complete) in enumerate(zip(statements, completed, strict=True)):
+            problems.extend(
+                signature_problems(
+                    index=index,
+                    statement=statement,
+                    completed=complete,
+                    attachments=attachments,
+                    event_type=version.full_name,
+                    max_depth=settings.MAX_JSON_DEPTH,
+                )
+            )
     if problems:
         raise refusal(details=problems)
-    batch = statements_batch(version=version, statements=completed)
+    contents = _attachment_contents(version=version, statements=completed, attachments=attachments)
+    batch = statements_batch(version=version, statements=completed, contents=contents)
     if isinstance(batch, list):
         raise refusal(details=batch)
     too_large = records_too_large(

@@ -2,20 +2,29 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
+from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from eventcapture.exceptions import ErrorDetail, MethodNotAllowed, UnsupportedMediaType, XapiMediaTypeUnsupported
-from eventcapture.parsers import LimitedJSONParser, LimitedTextJSONParser
+from eventcapture.parsers import LimitedJSONParser, LimitedMultipartParser, LimitedTextJSONParser
 from events import openapi
 from events.identity import identity_from_request
 from events.renderers import JsonAnswers, OrjsonRenderer
 from events.services import AcceptedBatch, batch_parse, events_accept, statements_accept, statements_parse
-from events.xapi import VERSION_HEADER, XAPI_VERSION, lrs_statement_put, lrs_statements_post, xapi_version_check
+from events.xapi import (
+    VERSION_HEADER,
+    XAPI_VERSION,
+    lrs_statement_put,
+    lrs_statements_post,
+    statements_sent,
+    xapi_version_check,
+)
 
 
 def _accepted(batch: AcceptedBatch) -> Response:
@@ -64,6 +73,16 @@ class XapiStatementsView(APIView):
     renderer_classes = [OrjsonRenderer]
     content_negotiation_class = JsonAnswers
 
+    def get_parsers(self) -> list[BaseParser]:
+        # multipart/mixed (attachments' data, signed statements) is xAPI's: read only for a request
+        # with the version header; without it, DRF answers 415 as for any other type. (DRF asks
+        # before it wraps the request: ``self.request`` is Django's, or absent for the schema.)
+        parsers = super().get_parsers()
+        request = getattr(self, "request", None)
+        if request is not None and VERSION_HEADER in request.headers:
+            parsers.append(LimitedMultipartParser())
+        return parsers
+
     def _lrs_mode(self, request: Request) -> bool:
         header = request.headers.get(VERSION_HEADER)
         if header is None:
@@ -74,7 +93,13 @@ class XapiStatementsView(APIView):
     @extend_schema(**openapi.XAPI_OPERATION)
     def post(self, request: Request) -> Response:
         received_at = datetime.now(UTC)
-        statements = statements_parse(request.data)
+        sent = statements_sent(
+            request.data,
+            content_type=request.content_type,
+            lrs=VERSION_HEADER in request.headers,
+            max_depth=settings.MAX_JSON_DEPTH,
+        )
+        statements = statements_parse(sent.statements)
         if not self._lrs_mode(request):
             return _accepted(
                 statements_accept(statements=statements, received_at=received_at, body_bytes=_body_bytes(request))
@@ -84,6 +109,7 @@ class XapiStatementsView(APIView):
             parameters=request.query_params,
             received_at=received_at,
             body_bytes=_body_bytes(request),
+            attachments=sent.attachments,
         )
         return Response(ids, status=status.HTTP_200_OK)
 
@@ -93,13 +119,19 @@ class XapiStatementsView(APIView):
         received_at = datetime.now(UTC)
         if not self._lrs_mode(request):
             raise MethodNotAllowed(f"PUT is xAPI's: send the {VERSION_HEADER} header ({XAPI_VERSION})")
-        statement = request.data
+        sent = statements_sent(
+            request.data,
+            content_type=request.content_type,
+            lrs=VERSION_HEADER in request.headers,
+            max_depth=settings.MAX_JSON_DEPTH,
+        )
         lrs_statement_put(
-            statement=statement,
+            statement=sent.statements,
             statement_id=request.query_params.get("statementId"),
             parameters=request.query_params,
             received_at=received_at,
             body_bytes=_body_bytes(request),
+            attachments=sent.attachments,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -5,7 +5,9 @@ service's own contract, events/services.py ``statements_accept``).
 Both complete and validate statements the same way (events/xapi_statements.py: an LRS completes a
 statement before it checks it, and every requirement of xAPI 1.0.3 a statement can break is
 checked); what differs here is how an LRS answers: 200 with the ids for a POST, 204 for a PUT, 400
-Bad Request for an invalid statement or request, 409 for a PUT whose statement has another id.
+Bad Request for an invalid statement or request, 409 for a PUT whose statement has another id; and
+that an LRS reads ``multipart/mixed`` too: statements with their attachments' data
+(events/xapi_attachments.py), signed statements among them (events/xapi_signatures.py).
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from eventcapture.exceptions import (
     StatementsInvalid,
     XapiVersionUnsupported,
 )
+from eventcapture.parsers import MultipartBody
 from events.services import prepared_enqueue, statements_prepare
+from events.xapi_attachments import StatementsSent, media_type, statements_multipart_read
 
 XAPI_VERSION = "1.0.3"
 VERSION_HEADER = "X-Experience-API-Version"
@@ -60,11 +64,29 @@ def _is_uuid(value: Any) -> bool:
     return isinstance(value, str) and _UUID.fullmatch(value) is not None
 
 
+def statements_sent(body: Any, *, content_type: str, lrs: bool, max_depth: int) -> StatementsSent:
+    """What a statements write sent: a JSON body's statements, or (``lrs``: a request with the
+    version header) a ``multipart/mixed`` body's statements and attachments' data
+    (events/xapi_attachments.py)."""
+    if isinstance(body, MultipartBody):
+        return statements_multipart_read(parts=body.parts, max_depth=max_depth)
+    if lrs and media_type(content_type) == "multipart/mixed":
+        # DRF hands an empty body to no parser.
+        raise MalformedRequest("The multipart body is empty: its first part must hold the statements")
+    return StatementsSent(statements=body, attachments={})
+
+
 def lrs_statements_post(
-    *, statements: Sequence[Any], parameters: Mapping[str, Any], received_at: datetime, body_bytes: int | None = None
+    *,
+    statements: Sequence[Any],
+    parameters: Mapping[str, Any],
+    received_at: datetime,
+    body_bytes: int | None = None,
+    attachments: Mapping[str, bytes] | None = None,
 ) -> list[str]:
     """``POST statements``: the statements' ids, in request order, once all of them are durably
-    queued (all or nothing); any problem is a 400."""
+    queued (all or nothing); any problem is a 400. ``attachments``: the data of attachments sent
+    with them (multipart/mixed), by SHA-2."""
     _parameters_check(parameters=parameters, known=_POST_PARAMETERS)
     batch = statements_prepare(
         statements=statements,
@@ -72,6 +94,7 @@ def lrs_statements_post(
         refusal=StatementsInvalid,
         distinct_ids=True,
         body_bytes=body_bytes,
+        attachments=attachments,
     )
     prepared_enqueue(batch)
     return [event.key for event in batch.events]
@@ -84,9 +107,11 @@ def lrs_statement_put(
     parameters: Mapping[str, Any],
     received_at: datetime,
     body_bytes: int | None = None,
+    attachments: Mapping[str, bytes] | None = None,
 ) -> str:
-    """``PUT statements?statementId=…``: one statement, stored under ``statement_id``; its id, once
-    durably queued. A statement with another UUID as its ``id`` is a conflict (409)."""
+    """``PUT statements?statementId=…``: one statement (and the data of its attachments, by
+    SHA-2), stored under ``statement_id``; its id, once durably queued. A statement with another
+    UUID as its ``id`` is a conflict (409)."""
     _parameters_check(parameters=parameters, known=_PUT_PARAMETERS)
     if statement_id is None:
         raise MalformedRequest(
@@ -113,6 +138,10 @@ def lrs_statement_put(
         )
     identified = statement if own_id is not None else {**statement, "id": statement_id}
     [stored_id] = lrs_statements_post(
-        statements=[identified], parameters={}, received_at=received_at, body_bytes=body_bytes
+        statements=[identified],
+        parameters={},
+        received_at=received_at,
+        body_bytes=body_bytes,
+        attachments=attachments,
     )
     return stored_id

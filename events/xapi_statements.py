@@ -11,18 +11,20 @@ The record (``statement_record``) is the completed statement with every ``extens
 an Avro ``map<string>``: a string value as itself, any other JSON value (number, boolean, null,
 object, array) as its compact JSON text, the keys of those listed, sorted, in a sibling
 ``jsonExtensionKeys`` (null when every value is a string), so ``"5"`` and ``5`` stay apart and the
-statement can be rebuilt exactly from the record.
+statement can be rebuilt exactly from the record; and each attachment whose data the request
+carried (multipart/mixed) with that data, base64, in its ``content``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from eventcapture.exceptions import ErrorDetail
+from events.xapi_attachments import SIGNATURE_CONTENT_TYPE, SIGNATURE_USAGE, attachments_of, is_signature, media_type
 
 # The version a statement without one is stored with (xAPI 1.0.3, Data 2.4.10).
 DEFAULT_STATEMENT_VERSION = "1.0.0"
@@ -249,10 +251,41 @@ def _body_check(statement: Mapping[str, Any], path: str, out: _Problems) -> None
         _context_check(context, kind, f"{path}.context", out)
 
 
-def statement_rule_problems(*, index: int, statement: Mapping[str, Any], event_type: str) -> list[ErrorDetail]:
-    """What xAPI 1.0.3 asks of a schema-valid (completed) statement that JSON Schema cannot say."""
+def _attachments_check(statement: Mapping[str, Any], data_hashes: Collection[str], out: _Problems) -> None:
+    for where, attachment, sha2 in attachments_of(statement):
+        path = f"statement.{where}"
+        # xAPI has the data of an attachment without fileUrl in the request (Communication 1.5.2.s3.b5):
+        # a JSON request cannot carry it.
+        if "fileUrl" not in attachment and sha2 not in data_hashes:
+            out.append(
+                (
+                    f"{path}.fileUrl",
+                    "required",
+                    f"{path}: an attachment without fileUrl must come with its data (a part of a multipart/mixed "
+                    "request, xAPI's LRS mode, whose X-Experience-API-Hash is its sha2)",
+                )
+            )
+        # A statement's signature (Data 2.6.s4.b1): its sub-statement's attachments sign nothing.
+        is_own = where.startswith("attachments.")
+        content_type = attachment.get("contentType")
+        if is_own and is_signature(attachment) and media_type(str(content_type)) != SIGNATURE_CONTENT_TYPE:
+            out.append(
+                (
+                    f"{path}.contentType",
+                    "invalid_value",
+                    f"{path}: a signature (usageType {SIGNATURE_USAGE}) has the contentType {SIGNATURE_CONTENT_TYPE}",
+                )
+            )
+
+
+def statement_rule_problems(
+    *, index: int, statement: Mapping[str, Any], event_type: str, data_hashes: Collection[str] = frozenset()
+) -> list[ErrorDetail]:
+    """What xAPI 1.0.3 asks of a schema-valid (completed) statement that JSON Schema cannot say.
+    ``data_hashes``: the SHA-2 (lower case) of the attachments' data the request carries."""
     problems: _Problems = []
     _body_check(statement, "statement", problems)
+    _attachments_check(statement, data_hashes, problems)
     if statement["verb"]["id"] == VOIDED and statement["object"]["objectType"] != "StatementRef":
         problems.append(
             ("statement.object.objectType", "invalid_value", "object: a voiding statement's object is a StatementRef")
@@ -308,14 +341,28 @@ def _context_record(context: Any) -> Any:
     return record
 
 
-def _body_record(statement: Mapping[str, Any]) -> dict[str, Any]:
+def _with_content(attachment: Any, contents: Mapping[str, str]) -> Any:
+    sha2 = attachment.get("sha2") if isinstance(attachment, dict) else None
+    content = contents.get(sha2.lower()) if isinstance(sha2, str) else None
+    return attachment if content is None else {**attachment, "content": content}
+
+
+def _attachments_record(attachments: Any, contents: Mapping[str, str]) -> Any:
+    if not contents or not isinstance(attachments, list):
+        return attachments
+    return [_with_content(attachment, contents) for attachment in attachments]
+
+
+def _body_record(statement: Mapping[str, Any], contents: Mapping[str, str]) -> dict[str, Any]:
     record = dict(statement)
     target: Any = statement.get("object")
     kind = target.get("objectType") if isinstance(target, dict) else None
     if kind == "Activity":
         record["object"] = _activity_record(target)
     elif kind == "SubStatement":
-        record["object"] = _body_record(target)
+        record["object"] = _body_record(target, contents)
+    if "attachments" in statement:
+        record["attachments"] = _attachments_record(statement["attachments"], contents)
     if "result" in statement:
         record["result"] = _extensions_text(statement["result"])
     if "context" in statement:
@@ -323,8 +370,10 @@ def _body_record(statement: Mapping[str, Any]) -> dict[str, Any]:
     return record
 
 
-def statement_record(statement: Mapping[str, Any]) -> dict[str, Any]:
+def statement_record(statement: Mapping[str, Any], *, contents: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The Kafka record (``org.adlnet.xapi.Statement``, JSON-safe) of a valid, completed
     statement: the statement itself, its extensions as text and key lists wherever they occur (the
-    object's definition, the context activities', a sub-statement's, the result's, the context's)."""
-    return _body_record(statement)
+    object's definition, the context activities', a sub-statement's, the result's, the context's),
+    and the data the request carried of each attachment (``contents``: base64 text by SHA-2, lower
+    case) in the attachment's ``content`` (absent, so null, for an attachment sent by fileUrl only)."""
+    return _body_record(statement, contents or {})

@@ -26,7 +26,14 @@ from tests.consumer_examples import (
     finish_example,
     run_example,
 )
-from tests.xapi_records import group_object_statement, rich_statement, statement_rebuilt
+from tests.xapi_records import (
+    MULTIPART_BOUNDARY,
+    attached_statement,
+    group_object_statement,
+    multipart_body,
+    rich_statement,
+    statement_rebuilt,
+)
 
 pytestmark = [pytest.mark.integration]
 
@@ -38,8 +45,9 @@ def _examples_events() -> list[dict[str, Any]]:
     return [json.loads(path.read_text()) for path in sorted((CATALOGUE / "org/openstax/ec").glob("*/v*/example.json"))]
 
 
-def _raw_record(*, topic: str, event_id: str) -> OutgoingRecord:
-    """The record of ``event_id`` exactly as the worker produced it: key, headers, encoded value."""
+def _raw_record(*, topic: str, event_id: str | None = None, key: str | None = None) -> OutgoingRecord:
+    """The record of ``event_id`` (or the one keyed ``key``) exactly as the worker produced it: key,
+    headers, encoded value."""
     consumer = Consumer({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS, "group.id": f"dup-{uuid.uuid4()}"})
     try:
         partitions = consumer.list_topics(topic, timeout=KAFKA_TIMEOUT).topics[topic].partitions
@@ -49,15 +57,15 @@ def _raw_record(*, topic: str, event_id: str) -> OutgoingRecord:
             if message is None or message.error() is not None:
                 continue
             headers: list[tuple[str, str | bytes | None]] = list(message.headers() or [])  # type: ignore[arg-type]
-            if ("event_id", event_id.encode()) in headers:
-                key = message.key()
-                value = message.value()
-                assert isinstance(key, bytes)
-                assert isinstance(value, bytes)
-                return OutgoingRecord(topic=topic, key=key.decode(), value=value, headers=headers)
+            found_key = message.key()
+            value = message.value()
+            assert isinstance(found_key, bytes)
+            assert isinstance(value, bytes)
+            if ("event_id", (event_id or "").encode()) in headers or found_key.decode() == key:
+                return OutgoingRecord(topic=topic, key=found_key.decode(), value=value, headers=headers)
     finally:
         consumer.close()
-    raise AssertionError(f"{event_id} did not reach {topic}")
+    raise AssertionError(f"{event_id or key} did not reach {topic}")
 
 
 @pytest.mark.usefixtures("celery_worker_thread")
@@ -86,11 +94,29 @@ def test_each_consumer_example_decodes_every_catalogue_topic_once_per_event(live
     statements = [statement, rich_statement(str(uuid.uuid4())), group_object_statement(str(uuid.uuid4()))]
     xapi = requests.post(f"{live_server.url}/api/v0/xapi/statements", json=statements, timeout=10)
     assert xapi.status_code == 202, xapi.text
+    # And one sent by an xAPI client with its attachment's data: the record carries it, base64.
+    attached = attached_statement(str(uuid.uuid4()))
+    lrs = requests.post(
+        f"{live_server.url}/api/v0/xapi/statements",
+        data=multipart_body([attached]),
+        headers={
+            "Content-Type": f"multipart/mixed; boundary={MULTIPART_BOUNDARY}",
+            "X-Experience-API-Version": "1.0.3",
+        },
+        timeout=10,
+    )
+    assert lrs.status_code == 200, lrs.text
 
     sent = dict(zip(response.json()["ids"], events, strict=True))
     statement_of = dict(zip(xapi.json()["ids"], statements, strict=True))
+    # An LRS answers with the statement's id, its key: its delivery id is in the record's headers.
+    xapi_topic = majors["org.adlnet.xapi.Statement"].topic
+    [attached_id] = lrs.json()
+    attached_event_id = dict(_raw_record(topic=xapi_topic, key=attached_id).headers)["event_id"]
+    assert isinstance(attached_event_id, bytes)
+    statement_of[attached_event_id.decode()] = attached
     topic_of = {event_id: majors[event["type"]].topic for event_id, event in sent.items()}
-    topic_of.update(dict.fromkeys(statement_of, majors["org.adlnet.xapi.Statement"].topic))
+    topic_of.update(dict.fromkeys(statement_of, xapi_topic))
     assert set(topic_of.values()) == catalogue_topics
     # A second delivery of one record, as a worker that crashed after producing would make: the same
     # bytes, key and headers, through the project's own producer.
@@ -127,7 +153,8 @@ def test_each_consumer_example_decodes_every_catalogue_topic_once_per_event(live
             assert statement_line["key"] == statement_line["value"]["id"] == sent_statement["id"], name
             assert statement_line["event_type"] == "org.adlnet.xapi.Statement", name
             # The statement, rebuilt from what the example printed, is the one sent as the service
-            # completed it (stored is the service's; the example's timestamp and version are sent).
+            # completed it (stored is the service's; the example's timestamp and version are sent),
+            # with the data of an attachment sent with it, base64, in its content.
             value = statement_line["value"]
             completed = {**sent_statement, "stored": value["stored"]}
             assert statement_rebuilt(value) == completed, name

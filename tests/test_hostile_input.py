@@ -1,5 +1,6 @@
 """Hostile input to every endpoint that reads a body or a path from the client: the events and
-xAPI endpoints, the schema-registry API's reads and writes, and the admin's login. Whatever
+xAPI endpoints (multipart/mixed bodies, xAPI's attachments and signatures, included), the
+schema-registry API's reads and writes, and the admin's login. Whatever
 arrives, the answer is never a 5xx, and a refusal is small (no echo of a large input, no error per
 item of a bomb). Each case logs one line (logger ``tests.hostile``, shown with
 ``-o log_cli=true --log-cli-level=INFO``): what was sent where, and what came back."""
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import json
 import logging
 from typing import Any
@@ -34,6 +36,36 @@ def _lone_surrogate(body: Any) -> bytes:
     return json.dumps(body).replace('"', '"\\ud800', 1).encode()
 
 
+_MIXED = {"CONTENT_TYPE": "multipart/mixed; boundary=b"}
+
+
+def _signed_garbage() -> bytes:
+    # A statement whose signature's JWS header is JSON nested 5,000 deep.
+    signature = base64.urlsafe_b64encode(b"[" * 5000).rstrip(b"=") + b".e30.c2ln"
+    sha2 = hashlib.sha256(signature).hexdigest()
+    attachment = {
+        "usageType": "http://adlnet.gov/expapi/attachments/signature",
+        "display": {"en-US": "Signature"},
+        "contentType": "application/octet-stream",
+        "length": len(signature),
+        "sha2": sha2,
+    }
+    statement = {
+        "actor": {"mbox": "mailto:ada@example.edu"},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/completed"},
+        "object": {"id": "https://openstax.org/books/physics"},
+        "attachments": [attachment],
+    }
+    return (
+        b"--b\r\nContent-Type: application/json\r\n\r\n" + json.dumps(statement).encode() + b"\r\n--b\r\n"
+        b"Content-Transfer-Encoding: binary\r\nX-Experience-API-Hash: "
+        + sha2.encode()
+        + b"\r\n\r\n"
+        + signature
+        + b"\r\n--b--"
+    )
+
+
 HOSTILE: dict[str, tuple[bytes, dict[str, str]]] = {
     "empty body": (b"", {}),
     "not JSON": (b"{events: [", {}),
@@ -55,6 +87,27 @@ HOSTILE: dict[str, tuple[bytes, dict[str, str]]] = {
     "top-level null": (b"null", {}),
     "100,000-character key": (json.dumps({"k" * 100_000: 1}).encode(), {}),
     "NUL bytes in strings": (json.dumps(batch(nudged(app="\x00" * 100))).encode(), {}),
+    "multipart without boundary": (b"--b\r\n\r\nx\r\n--b--", {"CONTENT_TYPE": "multipart/mixed"}),
+    "multipart, a line break in its Content-Type": (
+        b"--b\r\n\r\nx\r\n--b--",
+        {"CONTENT_TYPE": "multipart/mixed; boundary=b\r\nX: y"},
+    ),
+    "multipart of 100,000 parts": (b"--b\r\n\r\n\r\n" * 100_000 + b"--b--", _MIXED),
+    "multipart, unterminated": (b"--b\r\nContent-Type: application/json\r\n\r\n{}", _MIXED),
+    "multipart, headers not ASCII": (b"--b\r\n\xff\xfe: \x00\r\nX-Experience-API-Hash: \xe9\r\n\r\nx\r\n--b--", _MIXED),
+    "multipart, first part nested 5,000 deep": (
+        b"--b\r\nContent-Type: application/json\r\n\r\n" + b"[" * 5000 + b"]" * 5000 + b"\r\n--b--",
+        _MIXED,
+    ),
+    "multipart, parts that are multipart": (
+        b"--b\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\n--b--\r\n--b--",
+        _MIXED,
+    ),
+    "multipart gzip bomb (50 MB of one part)": (
+        gzip.compress(b"--b\r\n\r\n" + b" " * 50_000_000 + b"\r\n--b--", compresslevel=9),
+        {**_MIXED, "HTTP_CONTENT_ENCODING": "gzip"},
+    ),
+    "multipart, a signature's JWS header nested 5,000 deep": (_signed_garbage(), _MIXED),
 }
 
 

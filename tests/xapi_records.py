@@ -1,8 +1,11 @@
 """xAPI statements for the record tests: one that uses everything revision 2 of the record added,
-and the way a consumer rebuilds a statement from a decoded record."""
+one sent with its attachment's data, the multipart/mixed body that sends it, and the way a consumer
+rebuilds a statement from a decoded record."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from typing import Any
 
@@ -120,6 +123,72 @@ def group_object_statement(statement_id: str) -> dict[str, Any]:
         "stored": "2024-03-12T15:04:06.000Z",
         "version": "1.0.0",
     }
+
+
+# Every byte value, line breaks and what looks like a boundary among them: the data must come back
+# from each consumer exactly.
+ATTACHMENT_DATA = bytes(range(256)) * 3 + b"\r\n--attachment\r\n\x00\xff"
+
+
+def attached_statement(statement_id: str) -> dict[str, Any]:
+    """A completed statement with an attachment sent with its data (``ATTACHMENT_DATA``, no fileUrl),
+    and one by fileUrl; as its record rebuilds it: the data, base64, in ``content``."""
+    return {
+        "id": statement_id,
+        "actor": {"objectType": "Agent", "mbox": "mailto:ada@example.edu"},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/attached"},
+        "object": {"objectType": "Activity", "id": "https://openstax.org/books/physics/pages/1-intro"},
+        "timestamp": "2024-03-12T15:04:05.120Z",
+        "version": "1.0.0",
+        "attachments": [
+            {
+                "usageType": "https://openstax.org/attachments/essay",
+                "display": {"en-US": "Essay"},
+                "contentType": "application/octet-stream",
+                "length": len(ATTACHMENT_DATA),
+                "sha2": hashlib.sha384(ATTACHMENT_DATA).hexdigest(),
+                "content": base64.b64encode(ATTACHMENT_DATA).decode(),
+            },
+            {
+                "usageType": "https://openstax.org/attachments/essay",
+                "display": {"en-US": "Essay, elsewhere"},
+                "contentType": "text/plain",
+                "length": 27,
+                "sha2": "495395e777cd98da653df9615d09c0fd6bb2f8d4788394cd53c56a3bfdcd848a",
+                "fileUrl": "https://openstax.org/attachments/2",
+            },
+        ],
+    }
+
+
+MULTIPART_BOUNDARY = "xapi-attachments-1f0e"
+
+
+def multipart_body(statements: list[dict[str, Any]]) -> bytes:
+    """The multipart/mixed body (``MULTIPART_BOUNDARY``) that sends ``statements`` (as a client
+    writes them: no ``content``) with ``ATTACHMENT_DATA``."""
+    sent = [
+        {
+            **statement,
+            "attachments": [
+                {key: value for key, value in attachment.items() if key != "content"}
+                for attachment in statement.get("attachments", ())
+            ],
+        }
+        for statement in statements
+    ]
+    delimiter = f"--{MULTIPART_BOUNDARY}\r\n".encode()
+    return (
+        delimiter
+        + b"Content-Type: application/json\r\n\r\n"
+        + json.dumps(sent).encode()
+        + b"\r\n"
+        + delimiter
+        + b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n"
+        + f"X-Experience-API-Hash: {hashlib.sha384(ATTACHMENT_DATA).hexdigest()}\r\n\r\n".encode()
+        + ATTACHMENT_DATA
+        + f"\r\n--{MULTIPART_BOUNDARY}--".encode()
+    )
 
 
 def _definition(extensions: dict[str, Any]) -> dict[str, Any]:

@@ -135,7 +135,8 @@ def test_an_integer_beyond_avro_long_is_refused_with_422(count, accepted):
 
 XAPI_URL = "/api/v0/xapi/statements"
 ATTACHMENT = {
-    "usageType": "http://adlnet.gov/expapi/attachments/signature",
+    # Not a signature: a signature's contentType is application/octet-stream (xAPI Data 2.6).
+    "usageType": "http://example.com/attachment-usage/test",
     "display": {"en-US": "A signature"},
     "contentType": "text/plain",
     "length": 27.0,

@@ -4,6 +4,7 @@ and the record builder written for revision 2 never see otherwise; they must not
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,3 +52,37 @@ def test_shapes_only_revision_1_lets_through_are_answered_not_failed_on(headers)
     del statement["result"]["score"]
     accepted = APIClient().post(URL, data=json.dumps(statement), content_type="application/json", headers=headers)
     assert accepted.status_code == (200 if headers else 202), accepted.content
+
+
+@pytest.mark.usefixtures("revision_1")
+def test_attachment_data_revision_1_has_no_place_for_is_refused_not_dropped():
+    data = b"here is a simple attachment"
+    statement = json.loads((REVISION_1 / "org/adlnet/xapi/Statement/v1/example.json").read_text())
+    statement["attachments"] = [
+        {
+            "usageType": "http://example.com/attachment-usage/test",
+            "display": {"en-US": "A test attachment"},
+            "description": {"en-US": "A test attachment"},
+            "contentType": "text/plain",
+            "length": len(data),
+            "sha2": hashlib.sha256(data).hexdigest(),
+        }
+    ]
+    body = (
+        b"--b\r\nContent-Type: application/json\r\n\r\n"
+        + json.dumps(statement).encode()
+        + b"\r\n--b\r\nContent-Transfer-Encoding: binary\r\nX-Experience-API-Hash: "
+        + hashlib.sha256(data).hexdigest().encode()
+        + b"\r\n\r\n"
+        + data
+        + b"\r\n--b--"
+    )
+
+    response = APIClient().post(
+        URL, data=body, content_type="multipart/mixed; boundary=b", headers={"X-Experience-API-Version": "1.0.3"}
+    )
+
+    assert response.status_code == 400, response.content
+    [error] = response.json()["errors"]
+    assert error["code"] == "unsupported_media_type"
+    assert "no place for an attachment's data" in error["message"]

@@ -4,6 +4,7 @@ rebuilt into the statement. Pure: no services."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 from pathlib import Path
@@ -16,7 +17,13 @@ from django.conf import settings
 
 from events.xapi_statements import statement_record, statement_rule_problems
 from kafka_bridge.encoding import Encoder, confluent_frame_split
-from tests.xapi_records import group_object_statement, rich_statement, statement_rebuilt
+from tests.xapi_records import (
+    ATTACHMENT_DATA,
+    attached_statement,
+    group_object_statement,
+    rich_statement,
+    statement_rebuilt,
+)
 
 XAPI = Path(settings.BASE_DIR) / "schemas/org/adlnet/xapi/Statement/v1"
 REVISION_1 = Path(settings.BASE_DIR) / "tests/data/xapi_revision_1/org/adlnet/xapi/Statement/v1"
@@ -125,3 +132,26 @@ def test_revision_2_reads_the_records_revision_1_wrote():
     value = encoded(top_level(example, writer), schema=writer)
 
     assert statement_rebuilt(decoded(value, writer=writer, reader=reader)) == example
+
+
+def test_an_attachments_data_reaches_its_record_base64_and_comes_back_exactly():
+    schema = read(XAPI / "avro.avsc")
+    expected = attached_statement(STATEMENT_ID)
+    data, by_url = expected["attachments"]
+    sent = {**expected, "attachments": [{k: v for k, v in data.items() if k != "content"}, by_url]}
+    assert statement_rule_problems(index=0, statement=sent, event_type="x", data_hashes={data["sha2"]}) == []
+
+    record = statement_record(sent, contents={data["sha2"]: data["content"]})
+    rebuilt = statement_rebuilt(decoded(encoded(top_level(record, schema), schema=schema), writer=schema))
+
+    assert rebuilt == expected
+    assert base64.b64decode(rebuilt["attachments"][0]["content"]) == ATTACHMENT_DATA
+
+
+def test_clients_cannot_send_an_attachments_content_the_json_schema_stays_closed():
+    validator = jsonschema_rs.validator_for(read(XAPI / "schema.json"), validate_formats=True)
+    statement = attached_statement(STATEMENT_ID)
+
+    assert not validator.is_valid(statement)
+    statement["attachments"][0].pop("content")
+    assert validator.is_valid(statement)

@@ -575,16 +575,17 @@ MULTIPART = "multipart/mixed; boundary=-------314159265358979323846"
 @pytest.mark.parametrize(
     ("content_type", "encoding"),
     [
-        (MULTIPART, None),
         ("multipart/form-data; boundary=x", None),
         ("application/xml", None),
         ("application/json", "br"),
+        (MULTIPART, "br"),
     ],
 )
-def test_xapi_00323_a_body_this_lrs_does_not_read_multipart_included_is_400_not_415(content_type, encoding):
-    # Attachments with their data and signed statements come as multipart/mixed: not supported
-    # (their data would have no place in the Kafka record), and xAPI names no 415.
-    body = f"--{MULTIPART.split('=')[1]}\r\nContent-Type: application/json\r\n\r\n{json.dumps(statement())}\r\n"
+def test_xapi_00127_00323_a_body_this_lrs_does_not_read_is_400_not_415(content_type, encoding):
+    # Statements come as application/json, or multipart/mixed with their attachments' data
+    # (test_xapi_attachments.py); xAPI names no 415.
+    boundary = MULTIPART.split("=")[1]
+    body = f"--{boundary}\r\nContent-Type: application/json\r\n\r\n{json.dumps(statement())}\r\n--{boundary}--"
     headers = {**XAPI, **({"Content-Encoding": encoding} if encoding else {})}
     response = APIClient().post(URL, data=body, content_type=content_type, headers=headers)
 
