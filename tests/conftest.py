@@ -96,6 +96,14 @@ def celery_worker_thread(committed_catalogue: None) -> Iterator[None]:
 
 
 @pytest.fixture
+def empty_queue() -> Iterator[None]:
+    """The real queues in Redis are empty when the test starts and when it ends."""
+    queues_purge()
+    yield
+    queues_purge()
+
+
+@pytest.fixture
 def unreachable_queue() -> Iterator[None]:
     """The Celery app publishes to a closed port for the test's duration, as if Redis were down."""
     from eventcapture.celery import app

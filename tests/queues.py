@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
+
 from eventcapture.celery import app
-from kafka_bridge.queue import DELIVER_QUEUE, queue_reset
+from kafka_bridge.queue import DELIVER_QUEUE, QueuedEvent, queue_reset, task_read
 
 
 def queues_purge() -> None:
@@ -13,6 +15,19 @@ def queues_purge() -> None:
     with app.connection_for_write() as connection:
         for queue in (str(app.conf.task_default_queue), DELIVER_QUEUE):
             connection.default_channel.queue_purge(queue)  # type: ignore[attr-defined]
+
+
+def queued_events() -> list[QueuedEvent]:
+    """Every event waiting in the delivery queue, oldest first (taken out of it)."""
+    client = redis.Redis.from_url(str(app.conf.broker_url))
+    events: list[QueuedEvent] = []
+    try:
+        while (raw := client.rpop(DELIVER_QUEUE)) is not None:
+            assert isinstance(raw, bytes)
+            events.extend(task_read(raw).events)
+    finally:
+        client.close()
+    return events
 
 
 def broker_point(url: str | None, write_url: str | None, transport_options: dict[str, Any] | None = None) -> None:

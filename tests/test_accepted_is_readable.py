@@ -12,28 +12,25 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import pytest
-import redis
 from django.conf import settings
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
-from eventcapture.celery import app
 from events.xapi_statements import statement_complete
 from kafka_bridge.producer import OutgoingRecord, records_produce
-from kafka_bridge.queue import DELIVER_QUEUE, QueuedEvent, task_read
+from kafka_bridge.queue import QueuedEvent
 from kafka_bridge.topics import topics_ensure
 from registry.models import EventMajor, SchemaRevision
 from registry.record_fit import XAPI_STATEMENT
 from tests.accepted import ENVELOPE, decoded, differences, encoded, events, statements
 from tests.consumer_examples import KAFKA_TIMEOUT, example_commands, finish_example, run_example
 from tests.factories import COUNTED, counted_type, nudged
-from tests.queues import queues_purge
+from tests.queues import queued_events
 from tests.xapi_records import statement_rebuilt
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("catalogue", "empty_queue")]
@@ -47,25 +44,6 @@ PROPERTY = hypothesis_settings(
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
 )
-
-
-@pytest.fixture
-def empty_queue() -> Iterator[None]:
-    queues_purge()
-    yield
-    queues_purge()
-
-
-def _queued() -> list[QueuedEvent]:
-    client = redis.Redis.from_url(str(app.conf.broker_url))
-    found: list[QueuedEvent] = []
-    try:
-        while (raw := client.rpop(DELIVER_QUEUE)) is not None:
-            assert isinstance(raw, bytes)
-            found.extend(task_read(raw).events)
-    finally:
-        client.close()
-    return found
 
 
 def _event_types() -> list[str]:
@@ -89,10 +67,10 @@ def _read_back(response: Any, revision: SchemaRevision, *, sent: Any) -> tuple[Q
     if response.status_code in (400, 422):
         # Refused at the edge, with the reasons (a NUL character, a date-time it does not read...).
         assert response.json()["errors"], response.json()
-        assert _queued() == []
+        assert queued_events() == []
         return None
     assert response.status_code in (200, 202), (response.status_code, response.content[:500])
-    [queued] = _queued()
+    [queued] = queued_events()
     assert queued.schema_id == revision.pk
     value = encoded(avro_schema=revision.avro_schema_dict, schema_id=revision.pk, record=queued.record)
     read = decoded(avro_schema=revision.avro_schema_dict, value=value)
@@ -264,7 +242,7 @@ def test_a_sample_reads_back_the_same_in_the_python_node_and_java_consumers(live
 
     def keep(full_name: str, revision: SchemaRevision) -> None:
         """The event just accepted, encoded and produced as the worker would, and what it reads as."""
-        [queued] = _queued()
+        [queued] = queued_events()
         value = encoded(avro_schema=revision.avro_schema_dict, schema_id=revision.pk, record=queued.record)
         read = decoded(avro_schema=revision.avro_schema_dict, value=value)
         assert differences(queued.record, read) == []

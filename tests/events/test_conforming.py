@@ -4,19 +4,15 @@ edge, never left for the worker (through the HTTP API and the real queue)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from eventcapture.celery import app
-from kafka_bridge.queue import DELIVER_QUEUE, QueuedEvent, task_read
 from tests.factories import COUNTED, batch, counted_type, nudged
-from tests.queues import queues_purge
+from tests.queues import queued_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("catalogue", "empty_queue")]
 
@@ -24,25 +20,6 @@ URL = "/api/v0/events"
 CATALOGUE = Path(settings.BASE_DIR) / "schemas"
 EARLIEST_MILLIS = -62_135_596_800_000
 LATEST_MILLIS = 253_402_300_799_999
-
-
-@pytest.fixture
-def empty_queue() -> Iterator[None]:
-    queues_purge()
-    yield
-    queues_purge()
-
-
-def queued() -> list[QueuedEvent]:
-    client = redis.Redis.from_url(str(app.conf.broker_url))
-    events: list[QueuedEvent] = []
-    try:
-        while (raw := client.rpop(DELIVER_QUEUE)) is not None:
-            assert isinstance(raw, bytes)
-            events.extend(task_read(raw).events)
-    finally:
-        client.close()
-    return events
 
 
 def post(*datas: dict[str, Any]) -> Any:
@@ -57,7 +34,7 @@ def studyguide(**overrides: Any) -> dict[str, Any]:
 def test_an_integral_float_in_an_integer_field_is_queued_as_an_integer():
     response = post(nudged(session_order=42.0))
     assert response.status_code == 202, response.json()
-    [event] = queued()
+    [event] = queued_events()
     assert event.record["session_order"] == 42
     assert type(event.record["session_order"]) is int
 
@@ -66,7 +43,7 @@ def test_an_integral_float_nested_in_a_record_is_queued_as_an_integer():
     metadata = {**studyguide()["source_metadata"], "content_index": 3.0}
     response = post(studyguide(source_metadata=metadata))
     assert response.status_code == 202, response.json()
-    [event] = queued()
+    [event] = queued_events()
     assert event.record["source_metadata"]["content_index"] == 3
     assert type(event.record["source_metadata"]["content_index"]) is int
 
@@ -77,7 +54,7 @@ def test_a_fraction_in_an_integer_field_is_refused_with_422_and_nothing_is_queue
     assert [(error["index"], error["path"], error["code"]) for error in response.json()["errors"]] == [
         (1, "data.session_order", "invalid_type")
     ]
-    assert queued() == []
+    assert queued_events() == []
 
 
 def test_a_key_a_nested_record_does_not_define_is_dropped_with_a_warning():
@@ -85,7 +62,7 @@ def test_a_key_a_nested_record_does_not_define_is_dropped_with_a_warning():
     response = post(studyguide(source_metadata=metadata))
     assert response.status_code == 202
     assert response.json()["warnings"] == ["Event [0]: unknown field 'source_metadata.colour' was dropped"]
-    [event] = queued()
+    [event] = queued_events()
     assert "colour" not in event.record["source_metadata"]
 
 
@@ -102,7 +79,7 @@ def test_a_corrected_time_past_what_readers_decode_is_clamped_with_a_warning(occ
     [warning] = response.json()["warnings"]
     assert warning.startswith("Event [1]: occurred_at")
     assert side in warning
-    first, second = queued()
+    first, second = queued_events()
     assert EARLIEST_MILLIS < first.record["occurred_at"] < LATEST_MILLIS
     assert second.record["occurred_at"] == clamped
 
@@ -123,14 +100,14 @@ def test_an_integer_beyond_avro_long_is_refused_with_422(count, accepted):
     response = post(nudged(type=COUNTED, count=count))
     if accepted:
         assert response.status_code == 202, response.json()
-        [event] = queued()
+        [event] = queued_events()
         assert event.record["count"] == count
     else:
         assert response.status_code == 422
         [error] = response.json()["errors"]
         assert (error["path"], error["code"]) == ("data.count", "invalid_value")
         assert "Avro long" in error["message"]
-        assert queued() == []
+        assert queued_events() == []
 
 
 XAPI_URL = "/api/v0/xapi/statements"
@@ -155,7 +132,7 @@ def test_a_statements_integral_floats_become_integers_and_integers_in_scores_flo
     sent = statement(attachments=[ATTACHMENT], result={"score": {"raw": 5, "min": 0, "max": 18446744073709551615}})
     response = APIClient().post(XAPI_URL, data=json.dumps(sent), content_type="application/json", headers=headers)
     assert response.status_code in (200, 202), response.json()
-    [event] = queued()
+    [event] = queued_events()
     [attachment] = event.record["attachments"]
     assert attachment["length"] == 27
     assert type(attachment["length"]) is int
@@ -172,7 +149,7 @@ def test_a_statements_attachment_length_with_a_fraction_is_refused(headers, stat
     assert [(error["path"], error["code"]) for error in response.json()["errors"]] == [
         ("statement.attachments.0.length", "invalid_type")
     ]
-    assert queued() == []
+    assert queued_events() == []
 
 
 def test_an_event_whose_kafka_record_would_pass_the_producers_limit_is_refused_with_422():
@@ -183,20 +160,20 @@ def test_an_event_whose_kafka_record_would_pass_the_producers_limit_is_refused_w
     assert (error["index"], error["path"], error["code"]) == (1, "data", "event_too_large")
     assert error["message"].startswith("its Kafka record would be 1,000,")
     assert error["message"].endswith("at most 998,976 are allowed")
-    assert queued() == []
+    assert queued_events() == []
 
 
 def test_a_large_body_of_events_that_each_fit_is_accepted():
     response = post(*[nudged(app="a" * 2_000) for _ in range(400)])
     assert response.status_code == 202, response.json()
-    assert len(queued()) == 400
+    assert len(queued_events()) == 400
 
 
 def test_an_event_just_under_the_limit_is_accepted(settings):
     settings.KAFKA_MESSAGE_MAX_BYTES = 200_000
     response = post(nudged(app="a" * 190_000))
     assert response.status_code == 202, response.json()
-    assert queued()[0].record["app"] == "a" * 190_000
+    assert queued_events()[0].record["app"] == "a" * 190_000
 
 
 @pytest.mark.parametrize(("headers", "status"), [({}, 422), ({"X-Experience-API-Version": "1.0.3"}, 400)])
@@ -205,4 +182,4 @@ def test_a_statement_whose_record_would_pass_the_limit_is_refused(headers, statu
     response = APIClient().post(XAPI_URL, data=json.dumps(sent), content_type="application/json", headers=headers)
     assert response.status_code == status
     assert [(error["path"], error["code"]) for error in response.json()["errors"]] == [("statement", "event_too_large")]
-    assert queued() == []
+    assert queued_events() == []

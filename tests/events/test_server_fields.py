@@ -4,19 +4,15 @@ refused JSON schemas that define them: through the HTTP API and the real queue (
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from eventcapture.celery import app
-from kafka_bridge.queue import DELIVER_QUEUE, QueuedEvent, task_read
 from registry.models import SchemaRevision
 from registry.selectors import registry_cache_clear
-from tests.queues import queues_purge
+from tests.queues import queued_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("catalogue", "empty_queue")]
 
@@ -25,26 +21,6 @@ EXAMPLE = json.loads(
     (Path(settings.BASE_DIR) / "schemas/org/openstax/ec/started_session/v1/example.json").read_text(encoding="utf-8")
 )
 FORGED_USER = "6b0c5f5e-2d1b-4b53-9a8f-1d2c3b4a5f60"
-
-
-@pytest.fixture
-def empty_queue() -> Iterator[None]:
-    queues_purge()
-    yield
-    queues_purge()
-
-
-def queued() -> list[QueuedEvent]:
-    """Every event waiting in the delivery queue, oldest first (taken out of it)."""
-    client = redis.Redis.from_url(str(app.conf.broker_url))
-    events: list[QueuedEvent] = []
-    try:
-        while (raw := client.rpop(DELIVER_QUEUE)) is not None:
-            assert isinstance(raw, bytes)
-            events.extend(task_read(raw).events)
-    finally:
-        client.close()
-    return events
 
 
 def legacy_revision_defining_server_fields() -> SchemaRevision:
@@ -83,7 +59,7 @@ def test_a_legacy_revision_defining_server_fields_does_not_let_clients_set_them(
     )
 
     assert response.status_code == 202, response.content
-    [event] = queued()
+    [event] = queued_events()
     assert event.schema_id == revision.pk
     record = event.record
     assert (record["ip_address"], record["user_agent"]) == ("127.0.0.1", "real agent")

@@ -13,17 +13,13 @@ import hashlib
 import json
 import os
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
-import redis
 from rest_framework.test import APIClient
 
-from eventcapture.celery import app
-from kafka_bridge.queue import DELIVER_QUEUE, QueuedEvent, task_read
-from tests.queues import queues_purge
+from tests.queues import queued_events
 from tests.xapi_signing import certificate, jws_compact, signature_attachment, signed
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("catalogue", "empty_queue")]
@@ -47,26 +43,6 @@ TEXT_ATTACHMENT = {
     "length": 27,
     "sha2": TEXT_SHA2,
 }
-
-
-@pytest.fixture
-def empty_queue() -> Iterator[None]:
-    queues_purge()
-    yield
-    queues_purge()
-
-
-def queued() -> list[QueuedEvent]:
-    """Every event waiting in the delivery queue, oldest first (taken out of it)."""
-    client = redis.Redis.from_url(str(app.conf.broker_url))
-    events: list[QueuedEvent] = []
-    try:
-        while (raw := client.rpop(DELIVER_QUEUE)) is not None:
-            assert isinstance(raw, bytes)
-            events.extend(task_read(raw).events)
-    finally:
-        client.close()
-    return events
 
 
 def statement(**changes: Any) -> dict[str, Any]:
@@ -105,14 +81,14 @@ def refused(response: Any, *expected: tuple[str | None, str], status: int = 400)
     assert response["X-Experience-API-Version"] == "1.0.3"
     errors: list[dict[str, Any]] = response.json()["errors"]
     assert [(error["path"], error["code"]) for error in errors] == list(expected), errors
-    assert queued() == []
+    assert queued_events() == []
     return errors
 
 
 def accepted(response: Any, count: int = 1) -> list[dict[str, Any]]:
     """``response`` is a 200 with the ids of ``count`` statements, whose records are queued."""
     assert response.status_code == 200, response.content
-    events = queued()
+    events = queued_events()
     assert response.json() == [event.key for event in events]
     assert len(events) == count
     return [event.record for event in events]
@@ -148,7 +124,7 @@ def test_xapi_1_5_2_binary_data_of_any_bytes_is_kept_exactly_with_a_sha_512_and_
     response = send(body, method="put", path=f"{URL}?statementId={sent['id']}")
 
     assert response.status_code == 204, response.content
-    [event] = queued()
+    [event] = queued_events()
     assert event.key == sent["id"]
     [kept] = event.record["attachments"]
     assert base64.b64decode(kept["content"]) == data
@@ -290,7 +266,7 @@ def test_without_the_header_an_attachment_without_file_url_is_422_its_data_canno
     assert response.status_code == 422
     [error] = response.json()["errors"]
     assert (error["path"], error["code"]) == ("statement.attachments.0.fileUrl", "required")
-    assert queued() == []
+    assert queued_events() == []
 
 
 def test_xapi_00138_multipart_form_data_is_400():
@@ -306,7 +282,7 @@ def test_without_the_header_multipart_mixed_is_415_as_any_type_the_service_does_
 
     assert response.status_code == 415
     assert [error["code"] for error in response.json()["errors"]] == ["unsupported_media_type"]
-    assert queued() == []
+    assert queued_events() == []
 
 
 def test_an_empty_multipart_body_is_400():

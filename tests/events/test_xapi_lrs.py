@@ -8,22 +8,18 @@ import gzip
 import json
 import re
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from django.conf import settings
 from django.core.cache import caches
 from rest_framework.test import APIClient
 
-from eventcapture.celery import app
 from eventcapture.ratelimits import throttling_reset
 from events.throttling import ClientIpRateThrottle, UserRateThrottle
-from kafka_bridge.queue import DELIVER_QUEUE, QueuedEvent, task_read
-from tests.queues import queues_purge
+from tests.queues import queued_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("catalogue", "empty_queue")]
 
@@ -31,26 +27,6 @@ URL = "/api/v0/xapi/statements"
 XAPI = {"X-Experience-API-Version": "1.0.3"}
 EXAMPLE = json.loads((Path(settings.BASE_DIR) / "schemas/org/adlnet/xapi/Statement/v1/example.json").read_text())
 UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
-
-
-@pytest.fixture
-def empty_queue() -> Iterator[None]:
-    queues_purge()
-    yield
-    queues_purge()
-
-
-def queued() -> list[QueuedEvent]:
-    """Every event waiting in the delivery queue, oldest first (taken out of it)."""
-    client = redis.Redis.from_url(str(app.conf.broker_url))
-    events: list[QueuedEvent] = []
-    try:
-        while (raw := client.rpop(DELIVER_QUEUE)) is not None:
-            assert isinstance(raw, bytes)
-            events.extend(task_read(raw).events)
-    finally:
-        client.close()
-    return events
 
 
 def statement(**changes: Any) -> dict[str, Any]:
@@ -88,7 +64,7 @@ def test_a_statement_without_id_gets_one_which_is_answered_and_is_the_queued_rec
     assert response["X-Experience-API-Version"] == "1.0.3"
     [assigned] = response.json()
     assert UUID_TEXT.fullmatch(assigned)
-    [event] = queued()
+    [event] = queued_events()
     assert event.key == assigned
     assert event.record["id"] == assigned
     assert event.event_id != assigned  # the delivery's own id, minted at the edge as for events
@@ -105,7 +81,7 @@ def test_the_answer_lists_every_statements_id_in_request_order_keeping_the_ids_c
     assert len(ids) == 4
     assert (ids[0], ids[2]) == (own[0], own[1])  # kept as sent, case included
     assert len(set(ids)) == 4
-    assert [(event.key, event.record["id"]) for event in queued()] == [(i, i) for i in ids]
+    assert [(event.key, event.record["id"]) for event in queued_events()] == [(i, i) for i in ids]
 
 
 def test_a_single_statement_is_answered_with_an_array_of_its_id():
@@ -119,7 +95,7 @@ def test_actor_and_object_without_object_type_are_an_agent_and_an_activity():
     response = post(statement(actor=agent("Ada"), object=object_without_type))
 
     assert response.status_code == 200, response.json()
-    [event] = queued()
+    [event] = queued_events()
     assert event.record["actor"] == {"objectType": "Agent", "name": "Ada", "mbox": "mailto:ada@example.edu"}
     assert event.record["object"] == {"objectType": "Activity", **object_without_type}
 
@@ -148,7 +124,7 @@ def test_defaults_apply_to_group_members_instructors_authorities_context_activit
     response = post(body)
 
     assert response.status_code == 200, response.json()
-    [event] = queued()
+    [event] = queued_events()
     record = event.record
     assert record["actor"]["member"] == [{"objectType": "Agent", **agent("Ada")}]
     assert record["authority"] == {"objectType": "Agent", **agent("Registrar")}
@@ -168,7 +144,7 @@ def test_a_group_without_object_type_is_not_guessed_but_refused():
     response = post(statement(actor={"member": [agent("Ada")]}))
     assert response.status_code == 400
     assert error_codes(response) == [(0, "statement.actor.objectType", "required")]
-    assert queued() == []
+    assert queued_events() == []
 
 
 def test_stored_is_set_and_timestamp_and_version_default_to_it_and_to_1_0_0():
@@ -178,7 +154,7 @@ def test_stored_is_set_and_timestamp_and_version_default_to_it_and_to_1_0_0():
     after = datetime.now(UTC)
 
     assert response.status_code == 200
-    bare, full = (event.record for event in queued())
+    bare, full = (event.record for event in queued_events())
     stored = datetime.fromisoformat(bare["stored"])
     assert before <= stored <= after
     assert bare["stored"].endswith("Z")
@@ -203,14 +179,14 @@ def test_one_invalid_statement_refuses_the_whole_request_with_400_in_the_existin
         "messages": ["Event [1]: id is required"],
         "errors": [{"index": 1, "path": "statement.verb.id", "code": "required", "message": "id is required"}],
     }
-    assert queued() == []
+    assert queued_events() == []
 
 
 def test_xapi_00027_a_statement_id_that_is_not_a_uuid_is_400_invalid_format():
     response = post([statement(), statement(id="statement-1")])
     assert response.status_code == 400
     assert error_codes(response) == [(1, "statement.id", "invalid_format")]
-    assert queued() == []
+    assert queued_events() == []
 
 
 def test_two_statements_with_one_id_refuse_the_request():
@@ -219,7 +195,7 @@ def test_two_statements_with_one_id_refuse_the_request():
     assert response.status_code == 400
     assert error_codes(response) == [(2, "statement.id", "invalid_value")]
     assert "statement [0]" in response.json()["errors"][0]["message"]
-    assert queued() == []
+    assert queued_events() == []
 
 
 def test_xapi_00101_a_statement_of_another_xapi_version_is_400():
@@ -253,7 +229,7 @@ def test_another_version_in_the_header_is_400_and_nothing_is_queued(version):
     [error] = response.json()["errors"]
     assert error["code"] == "unsupported_xapi_version"
     assert "1.0.x" in error["message"]
-    assert queued() == []
+    assert queued_events() == []
 
 
 def test_a_huge_version_header_or_statement_id_gets_a_small_refusal():
@@ -281,7 +257,7 @@ def test_a_put_stores_the_statement_under_statement_id_and_answers_204_with_the_
     assert response.status_code == 204
     assert response.content == b""
     assert response["X-Experience-API-Version"] == "1.0.3"
-    [event] = queued()
+    [event] = queued_events()
     assert (event.key, event.record["id"]) == (statement_id, statement_id)
     assert event.record["actor"]["objectType"] == "Agent"
     assert event.record["object"]["objectType"] == "Activity"
@@ -291,7 +267,7 @@ def test_a_put_of_a_statement_carrying_the_same_id_is_204_and_keeps_its_spelling
     statement_id = str(uuid.uuid4())
     response = put(statement(id=statement_id.upper()), statement_id)
     assert response.status_code == 204
-    [event] = queued()
+    [event] = queued_events()
     assert event.key == statement_id.upper()
 
 
@@ -300,7 +276,7 @@ def test_a_put_of_a_statement_carrying_another_id_is_409():
     assert response.status_code == 409
     assert response["X-Experience-API-Version"] == "1.0.3"
     assert error_codes(response) == [(0, "statement.id", "statement_id_conflict")]
-    assert queued() == []
+    assert queued_events() == []
 
 
 @pytest.mark.parametrize(("own_id", "code"), [("statement-1", "invalid_format"), (42, "invalid_type")])
@@ -308,7 +284,7 @@ def test_a_put_of_a_statement_whose_id_is_no_uuid_is_400(own_id, code):
     response = put(statement(id=own_id), str(uuid.uuid4()))
     assert response.status_code == 400
     assert error_codes(response) == [(0, "statement.id", code)]
-    assert queued() == []
+    assert queued_events() == []
 
 
 @pytest.mark.parametrize("statement_id", [None, "", "not-a-uuid", "0f8fad5b-d9cb-469f-a165-70867728950"])
@@ -316,7 +292,7 @@ def test_a_put_without_a_valid_statement_id_is_400(statement_id):
     response = put(statement(id=None), statement_id)
     assert response.status_code == 400
     assert error_codes(response) == [(None, "statementId", "malformed_request")]
-    assert queued() == []
+    assert queued_events() == []
 
 
 def test_a_put_of_an_array_is_400():
@@ -329,7 +305,7 @@ def test_a_put_of_an_invalid_statement_is_400_in_the_existing_error_shape():
     response = put(statement(id=None, verb={}), str(uuid.uuid4()))
     assert response.status_code == 400
     assert error_codes(response) == [(0, "statement.verb.id", "required")]
-    assert queued() == []
+    assert queued_events() == []
 
 
 # --- the same limits as the events --------------------------------------------------------------
@@ -341,7 +317,7 @@ def test_a_gzip_encoded_body_is_read():
         URL, data=body, content_type="application/json", headers={**XAPI, "Content-Encoding": "gzip"}
     )
     assert response.status_code == 200
-    assert [event.key for event in queued()] == response.json()
+    assert [event.key for event in queued_events()] == response.json()
 
 
 def test_a_body_over_the_size_limit_is_413_on_post_and_put():
@@ -350,7 +326,7 @@ def test_a_body_over_the_size_limit_is_413_on_post_and_put():
         assert response.status_code == 413
         assert response["X-Experience-API-Version"] == "1.0.3"
         assert error_codes(response) == [(None, None, "payload_too_large")]
-    assert queued() == []
+    assert queued_events() == []
 
 
 def test_too_many_statements_are_refused_by_their_count(settings):
@@ -403,7 +379,7 @@ def test_posts_and_puts_count_against_the_rate_limit(settings, monkeypatch):
     assert [first.status_code, second.status_code, third.status_code] == [200, 204, 429]
     assert third["X-Experience-API-Version"] == "1.0.3"
     assert error_codes(third) == [(None, None, "rate_limited")]
-    assert len(queued()) == 2
+    assert len(queued_events()) == 2
     caches["ratelimit"].clear()
 
 
@@ -425,7 +401,7 @@ def test_without_the_header_a_statement_is_completed_as_in_lrs_mode_and_an_inval
     assert error_codes(refused) == [(1, "statement.verb.id", "invalid_format")]
     assert "X-Experience-API-Version" not in refused
     assert accepted.status_code == 202
-    first, second = (event.record for event in queued())
+    first, second = (event.record for event in queued_events())
     assert UUID_TEXT.fullmatch(first["id"])
     assert first["object"] == {"objectType": "Activity", "id": "https://openstax.org/x"}
     assert first["stored"] != "1999-01-01T00:00:00Z"
@@ -441,7 +417,7 @@ def test_without_the_header_the_answer_is_still_202_with_delivery_ids_and_the_ke
     body = response.json()
     assert body["accepted"] == 1
     assert body["warnings"] == []
-    [event] = queued()
+    [event] = queued_events()
     assert body["ids"] == [event.event_id]
     assert event.key == EXAMPLE["id"] != event.event_id
 
@@ -449,7 +425,7 @@ def test_without_the_header_the_answer_is_still_202_with_delivery_ids_and_the_ke
 def test_without_the_header_two_statements_with_one_id_are_both_taken_as_before():
     response = plain_post([statement(), statement()])
     assert response.status_code == 202
-    assert [event.key for event in queued()] == [EXAMPLE["id"], EXAMPLE["id"]]
+    assert [event.key for event in queued_events()] == [EXAMPLE["id"], EXAMPLE["id"]]
 
 
 def test_without_the_header_a_put_is_405_as_before():
@@ -459,4 +435,4 @@ def test_without_the_header_a_put_is_405_as_before():
     assert response.status_code == 405
     assert error_codes(response) == [(None, None, "method_not_allowed")]
     assert "X-Experience-API-Version" in response.json()["errors"][0]["message"]
-    assert queued() == []
+    assert queued_events() == []

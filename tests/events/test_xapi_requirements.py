@@ -8,17 +8,13 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis
 from rest_framework.test import APIClient
 
-from eventcapture.celery import app
 from events.xapi_statements import statement_record
-from kafka_bridge.queue import DELIVER_QUEUE, QueuedEvent, task_read
-from tests.queues import queues_purge
+from tests.queues import queued_events
 from tests.xapi_records import group_object_statement, rich_statement, statement_rebuilt
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("catalogue", "empty_queue")]
@@ -42,26 +38,6 @@ ATTACHMENT = {
     "sha2": SHA2,
     "fileUrl": "https://openstax.org/signatures/1",
 }
-
-
-@pytest.fixture
-def empty_queue() -> Iterator[None]:
-    queues_purge()
-    yield
-    queues_purge()
-
-
-def queued() -> list[QueuedEvent]:
-    """Every event waiting in the delivery queue, oldest first (taken out of it)."""
-    client = redis.Redis.from_url(str(app.conf.broker_url))
-    events: list[QueuedEvent] = []
-    try:
-        while (raw := client.rpop(DELIVER_QUEUE)) is not None:
-            assert isinstance(raw, bytes)
-            events.extend(task_read(raw).events)
-    finally:
-        client.close()
-    return events
 
 
 def statement(**changes: Any) -> dict[str, Any]:
@@ -90,14 +66,14 @@ def refused(body: Any, *expected: tuple[str, str], path: str = URL) -> None:
     assert response["X-Experience-API-Version"] == "1.0.3"
     errors = response.json()["errors"]
     assert [(error["path"], error["code"]) for error in errors] == list(expected), errors
-    assert queued() == []
+    assert queued_events() == []
 
 
 def accepted(body: Any) -> dict[str, Any]:
     """``body`` (one statement) is answered 200 with its id, and the record queued for it."""
     response = post(body)
     assert response.status_code == 200, response.content
-    [event] = queued()
+    [event] = queued_events()
     assert response.json() == [event.key]
     return event.record
 
@@ -546,7 +522,7 @@ def test_xapi_00325_a_put_with_statement_id_in_another_case_is_400():
     )
     assert response.status_code == 400
     assert [error["code"] for error in response.json()["errors"]] == ["malformed_request"]
-    assert queued() == []
+    assert queued_events() == []
 
 
 def test_xapi_00326_one_invalid_statement_refuses_the_batch():
@@ -563,7 +539,7 @@ def test_xapi_00143_00146_a_valid_statement_reaches_the_queue_as_its_whole_recor
     )
 
     assert response.status_code == 204, response.content
-    [event] = queued()
+    [event] = queued_events()
     completed = {**sent, "stored": event.record["stored"]}
     assert event.record == {**dict.fromkeys(event.record), **statement_record(completed)}
     assert statement_rebuilt(event.record) == completed
@@ -594,7 +570,7 @@ def test_xapi_00127_00323_a_body_this_lrs_does_not_read_is_400_not_415(content_t
     [error] = response.json()["errors"]
     assert error["code"] == "unsupported_media_type"
     assert "application/json" in error["message"]
-    assert queued() == []
+    assert queued_events() == []
 
 
 def test_without_the_header_a_multipart_body_is_still_415():
