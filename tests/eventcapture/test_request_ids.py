@@ -126,7 +126,8 @@ def test_every_answer_has_a_request_id_even_one_the_cors_middleware_gives_itself
 
 
 @pytest.fixture
-def empty_queue() -> Iterator[redis.Redis]:
+def queue_client() -> Iterator[redis.Redis]:
+    """A client of the real queue in Redis, emptied before and after the test."""
     queues_purge()
     client = redis.Redis.from_url(str(app.conf.broker_url))
     yield client
@@ -135,7 +136,7 @@ def empty_queue() -> Iterator[redis.Redis]:
 
 
 @pytest.mark.integration
-def test_an_accepted_batchs_task_names_its_request_and_how_many_events_it_brought(catalogue, empty_queue):
+def test_an_accepted_batchs_task_names_its_request_and_how_many_events_it_brought(catalogue, queue_client):
     response = APIClient().post(
         "/api/v0/events",
         batch(nudged(session_order=1), nudged(session_order=2)),
@@ -144,7 +145,7 @@ def test_an_accepted_batchs_task_names_its_request_and_how_many_events_it_brough
     )
     assert response.status_code == 202, response.content
 
-    raw = empty_queue.rpop(DELIVER_QUEUE)
+    raw = queue_client.rpop(DELIVER_QUEUE)
     assert isinstance(raw, bytes)
     task = task_read(raw)
     assert [event.event_id for event in task.events] == response.json()["ids"]
