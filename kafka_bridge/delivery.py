@@ -31,6 +31,10 @@ class RecordRefused(Exception):
 
 # librdkafka's framing of a record, beyond its key, value and headers, with room to spare.
 _RECORD_OVERHEAD = 1024
+# A record's key and headers are counted only when its value comes within this of the limit: an
+# id, a type's name, a session's UUID. A record whose key or headers are larger still is refused
+# by the producer itself, and kept as a dead letter all the same (``RecordsRefused``).
+_KEY_AND_HEADERS_USUAL = 4096
 
 
 def _record_bytes(record: OutgoingRecord) -> int:
@@ -62,6 +66,8 @@ def batch_deliver(
     delivered: Counter[int] = Counter()
     # Each record's event (its position in the batch), type and major.
     produced: list[tuple[int, QueuedEvent, str, int]] = []
+    limit = settings.KAFKA_MESSAGE_MAX_BYTES
+    near_limit = limit - _RECORD_OVERHEAD - _KEY_AND_HEADERS_USUAL
     for index, event in enumerate(events):
         try:
             target = encoding_target(schema_id=event.schema_id)
@@ -82,9 +88,7 @@ def batch_deliver(
             undeliverable.append((event, exc))
             undeliverable_at.append(index)
             continue
-        size = _record_bytes(record)
-        if size > settings.KAFKA_MESSAGE_MAX_BYTES:
-            limit = settings.KAFKA_MESSAGE_MAX_BYTES
+        if len(value) > near_limit and (size := _record_bytes(record)) > limit:
             message = f"its record is {size - _RECORD_OVERHEAD:,} bytes, more than the producer sends ({limit:,})"
             undeliverable.append((event, RecordRefused(message)))
             undeliverable_at.append(index)

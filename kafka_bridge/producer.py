@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from django.conf import settings
@@ -149,54 +149,62 @@ def producer_flush(timeout: float = 30.0) -> int:
 
 
 class _Acknowledgements:
-    """The delivery reports of one call's records. Reports arrive on the reports thread (flush
-    aside); a record ``produce()`` refused has none, and is counted off by the producing thread,
-    hence the lock. The waiting thread reads the count after ``done``."""
+    """The delivery reports of one call's records, counted by the reports thread alone (flush
+    aside), through one bound method for every record: nothing is made per record, and the count
+    needs no lock. A report names its message, not the record's position, so a record refused for
+    itself is remembered by its value. ``unreported``: records ``produce()`` refused at once, for
+    which no report comes; set by the producing thread once it has produced the rest. Each thread
+    writes its own attribute before it reads the other's, so one of them always sees both."""
 
-    __slots__ = ("done", "failures", "lock", "pending", "refused")
+    __slots__ = ("done", "failures", "pending", "refused_values", "unreported")
 
     def __init__(self, pending: int) -> None:
         self.pending = pending
+        self.unreported = 0
         self.failures: list[KafkaError] = []
-        # Positions of records refused for themselves, with why.
-        self.refused: dict[int, str] = {}
-        self.lock = threading.Lock()
+        # Values of records refused for themselves, with why.
+        self.refused_values: dict[bytes, str] = {}
         self.done = threading.Event()
         if pending == 0:
             self.done.set()
 
-    def reporter(self, position: int) -> Any:
-        def report(error: KafkaError | None, _message: Message) -> None:
-            if error is not None:
-                metrics.producer_error(error=error.name())
-                if error.code() in _REFUSING:
-                    self.refused[position] = error.str()
-                else:
-                    self.failures.append(error)
-            self.settled()
+    def report(self, error: KafkaError | None, message: Message) -> None:
+        if error is not None:
+            metrics.producer_error(error=error.name())
+            if error.code() in _REFUSING:
+                self.refused_values[message.value() or b""] = error.str()
+            else:
+                self.failures.append(error)
+        self.pending -= 1
+        if self.pending <= self.unreported:
+            self.done.set()
 
-        return report
-
-    def settled(self) -> None:
-        with self.lock:
-            self.pending -= 1
-            if self.pending == 0:
-                self.done.set()
+    def unreported_set(self, count: int) -> None:
+        self.unreported = count
+        if self.pending <= count:
+            self.done.set()
 
 
-def _produce_waiting(records: Sequence[OutgoingRecord], *, timeout: float) -> _Acknowledgements:
+class _Outcome(NamedTuple):
+    failures: list[KafkaError]
+    # Records neither acknowledged nor failed by the deadline.
+    unconfirmed: int
+    # Positions of the records refused for themselves, with why.
+    refused: dict[int, str]
+
+
+def _produce_waiting(records: Sequence[OutgoingRecord], *, timeout: float) -> _Outcome:
     """Produce ``records`` and wait (at most ``timeout``) for their delivery reports."""
     producer = producer_get()
     acknowledgements = _Acknowledgements(len(records))
+    report = acknowledgements.report
+    # Refused by produce() itself, before they were sent: no report will come for them.
+    refused: dict[int, str] = {}
     for position, record in enumerate(records):
         while True:
             try:
                 producer.produce(
-                    record.topic,
-                    value=record.value,
-                    key=record.key,
-                    headers=record.headers,
-                    on_delivery=acknowledgements.reporter(position),
+                    record.topic, value=record.value, key=record.key, headers=record.headers, on_delivery=report
                 )
                 break
             except BufferError:
@@ -206,17 +214,23 @@ def _produce_waiting(records: Sequence[OutgoingRecord], *, timeout: float) -> _A
                 error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
                 metrics.producer_error(error=error.name() if error is not None else type(exc).__name__)
                 if error is not None and error.code() in _REFUSING:
-                    # Refused before it was sent: no report will come for it.
-                    acknowledgements.refused[position] = error.str()
-                    acknowledgements.settled()
+                    refused[position] = error.str()
                     break
                 raise DeliveryFailed(str(exc), reason="produce_error") from exc
+    if refused:
+        acknowledgements.unreported_set(len(refused))
     acknowledgements.done.wait(timeout)
-    return acknowledgements
+    if acknowledgements.refused_values:
+        for position, record in enumerate(records):
+            why = acknowledgements.refused_values.get(record.value)
+            if why is not None:
+                refused[position] = why
+    unconfirmed = acknowledgements.pending - acknowledgements.unreported
+    return _Outcome(list(acknowledgements.failures), unconfirmed, refused)
 
 
-def _failed(acknowledgements: _Acknowledgements) -> None:
-    failures, pending = list(acknowledgements.failures), acknowledgements.pending
+def _failed(outcome: _Outcome) -> None:
+    failures, pending = outcome.failures, outcome.unconfirmed
     if failures or pending:
         reasons = sorted({error.str() for error in failures})
         logger.warning(
@@ -233,15 +247,16 @@ def records_produce(records: Sequence[OutgoingRecord], *, timeout: float) -> Non
     Kafka acknowledged each one, ``RecordsRefused`` when it acknowledged each but those it refused
     for what they are (too large). Other threads' records are in flight meanwhile."""
     started = time.monotonic()
-    acknowledgements = _produce_waiting(records, timeout=timeout)
-    _failed(acknowledgements)
-    refused = acknowledgements.refused
+    outcome = _produce_waiting(records, timeout=timeout)
+    _failed(outcome)
+    refused = outcome.refused
     if not refused:
         if records:
             metrics.kafka_delivered(seconds=time.monotonic() - started)
         return
     # A broker refuses a whole request when one record of it is too large, and librdkafka reports
     # every record of it as refused: each is tried again alone, and only those refused alone are.
+    # (Records of equal value are told apart by nothing in a report: all are tried again alone.)
     for position in sorted(refused):
         alone = _produce_waiting([records[position]], timeout=timeout)
         _failed(alone)
