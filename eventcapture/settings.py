@@ -199,6 +199,14 @@ SSO_COOKIE_NAME: str = env.str("SSO_COOKIE_NAME", default="oxa")
 # is off and everyone is anonymous. Secrets (see `secret`); the PEM may be one line with \n escapes.
 SSO_ENCRYPTION_KEY: str = secret("SSO_ENCRYPTION_KEY")
 SSO_SIGNATURE_PUBLIC_KEY: str = secret("SSO_SIGNATURE_PUBLIC_KEY").replace("\\n", "\n")
+# Keys accepted besides those, while one is rotated (docs/secrets.md): encryption keys
+# comma-separated or a JSON array; public keys as PEM blocks one after the other, or a JWKS.
+SSO_ENCRYPTION_KEY_FALLBACKS: str = secret("SSO_ENCRYPTION_KEY_FALLBACKS")
+SSO_SIGNATURE_PUBLIC_KEY_FALLBACKS: str = secret("SSO_SIGNATURE_PUBLIC_KEY_FALLBACKS").replace("\\n", "\n")
+# The token's `iss` must be one of these, and its `aud` name one of these (comma-separated);
+# empty: not checked. The OpenStax accounts service writes "OpenStax Accounts" and "OpenStax".
+SSO_ISSUER: list[str] = [value.strip() for value in env.list("SSO_ISSUER", default=[]) if value.strip()]
+SSO_AUDIENCE: list[str] = [value.strip() for value in env.list("SSO_AUDIENCE", default=[]) if value.strip()]
 # Lets load tests name their user in a `LoadTest-Client-UUID` header. Never on in production.
 LOADTESTING_ACTIVE: bool = env.bool("LOADTESTING_ACTIVE", default=False)
 # Addresses or CIDRs of proxies whose X-Forwarded-For is believed (events.E003 checks them).

@@ -9,47 +9,64 @@ from django.conf import settings
 from django.core import checks
 
 from eventcapture.client_address import trusted_proxies_parse
-from events.sso import ENCRYPTION_KEY_BYTES, SsoKeyError, encryption_key_load, signature_key_load
+from events.sso import ENCRYPTION_KEY_BYTES, encryption_keys_read, signature_keys_read
 
 
 def sso_keys_check(**kwargs: Any) -> list[checks.CheckMessage]:
+    """Every SSO key configured, the current ones and their fallbacks: each that is not a usable
+    key is an error of its own, naming its setting and which of its keys it is."""
     encryption_key: str = settings.SSO_ENCRYPTION_KEY
-    public_key: str = settings.SSO_SIGNATURE_PUBLIC_KEY
     if not encryption_key:
-        if public_key.strip():
+        unused = [
+            name
+            for name in (
+                "SSO_SIGNATURE_PUBLIC_KEY",
+                "SSO_ENCRYPTION_KEY_FALLBACKS",
+                "SSO_SIGNATURE_PUBLIC_KEY_FALLBACKS",
+                "SSO_ISSUER",
+                "SSO_AUDIENCE",
+            )
+            if _is_set(getattr(settings, name))
+        ]
+        if unused:
             return [
                 checks.Warning(
-                    "SSO_SIGNATURE_PUBLIC_KEY is set but SSO_ENCRYPTION_KEY is empty: SSO is off and "
-                    "every request is anonymous.",
-                    hint="Set SSO_ENCRYPTION_KEY to the SSO cookie's encryption key, or unset both.",
+                    f"{', '.join(unused)} {'is' if len(unused) == 1 else 'are'} set but SSO_ENCRYPTION_KEY is "
+                    "empty: SSO is off and every request is anonymous.",
+                    hint="Set SSO_ENCRYPTION_KEY to the SSO cookie's encryption key, or unset the others.",
                     id="events.W001",
                 )
             ]
         return []
-    errors: list[checks.CheckMessage] = []
-    try:
-        encryption_key_load(encryption_key)
-    except SsoKeyError as error:
-        errors.append(
+    _, encryption_errors = encryption_keys_read(current=encryption_key, fallbacks=settings.SSO_ENCRYPTION_KEY_FALLBACKS)
+    _, signature_errors = signature_keys_read(
+        current=settings.SSO_SIGNATURE_PUBLIC_KEY, fallbacks=settings.SSO_SIGNATURE_PUBLIC_KEY_FALLBACKS
+    )
+    return [
+        *(
             checks.Error(
                 str(error),
-                hint=f"Use the SSO service's {ENCRYPTION_KEY_BYTES}-byte key, as text; "
-                "or leave SSO_ENCRYPTION_KEY empty to turn SSO off.",
+                hint=f"Use the SSO service's {ENCRYPTION_KEY_BYTES}-byte key, as text; list fallbacks "
+                "comma-separated, or as a JSON array of strings; or leave SSO_ENCRYPTION_KEY empty to turn SSO off.",
                 id="events.E001",
             )
-        )
-    try:
-        signature_key_load(public_key)
-    except SsoKeyError as error:
-        errors.append(
+            for error in encryption_errors
+        ),
+        *(
             checks.Error(
                 str(error),
                 hint="Use the SSO service's RSA public key, from -----BEGIN PUBLIC KEY----- to "
-                "-----END PUBLIC KEY-----; on one line, write its line breaks as \\n.",
+                "-----END PUBLIC KEY-----; on one line, write its line breaks as \\n. Give fallbacks as "
+                'such PEM blocks one after the other, or as a JWKS ({"keys": [...]}) of RSA public keys.',
                 id="events.E002",
             )
-        )
-    return errors
+            for error in signature_errors
+        ),
+    ]
+
+
+def _is_set(value: str | list[str]) -> bool:
+    return bool(value.strip()) if isinstance(value, str) else bool(value)
 
 
 def trusted_proxies_check(**kwargs: Any) -> list[checks.CheckMessage]:

@@ -60,11 +60,13 @@ def _user_uuid(request: HttpRequest) -> str | None:
         keys = sso_keys_load(
             encryption_key=settings.SSO_ENCRYPTION_KEY,
             signature_public_key=settings.SSO_SIGNATURE_PUBLIC_KEY,
+            encryption_key_fallbacks=settings.SSO_ENCRYPTION_KEY_FALLBACKS,
+            signature_public_key_fallbacks=settings.SSO_SIGNATURE_PUBLIC_KEY_FALLBACKS,
         )
     except SsoKeyError as error:
         # Only when the system checks (events.E001, events.E002), which stop start-up, were skipped.
         raise ImproperlyConfigured(str(error)) from error
-    return sso_user_uuid(token, keys=keys)
+    return sso_user_uuid(token, keys=keys, issuers=settings.SSO_ISSUER, audiences=settings.SSO_AUDIENCE)
 
 
 def _bearer_token(request: HttpRequest) -> str | None:

@@ -3,6 +3,9 @@
 Make keys with ``sso_keys()`` (once per module: RSA generation is slow), put ``sso_settings(keys)``
 into the settings, and send ``sso_token(user_uuid=..., keys=keys)`` as ``Authorization: Bearer``
 or in the SSO cookie. The lower-level helpers build tokens that are wrong in one precise way.
+For rotations, ``sso_settings(keys, fallbacks=[...])`` accepts other keys besides, ``with_signature``
+and ``with_encryption`` mix one key set's signature key with another's encryption key, and
+``sso_kid`` is the kid a key is known by when the settings do not name one (its RFC 7638 thumbprint).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import json
 import secrets
 import string
 import time
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from joserfc import jwe, jws
@@ -38,9 +42,58 @@ def sso_keys() -> SsoKeys:
     )
 
 
-def sso_settings(keys: SsoKeys) -> dict[str, str]:
-    """The settings that make the service accept tokens made with ``keys``."""
-    return {"SSO_ENCRYPTION_KEY": keys.encryption_key, "SSO_SIGNATURE_PUBLIC_KEY": keys.public_pem}
+def sso_settings(
+    keys: SsoKeys,
+    *,
+    encryption_fallbacks: Sequence[SsoKeys] = (),
+    signature_fallbacks: Sequence[SsoKeys] = (),
+    issuer: Sequence[str] = (),
+    audience: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The settings that make the service accept tokens made with ``keys``, and with the fallbacks'
+    encryption and signature keys besides (as the operator writes them: a JSON array of encryption
+    keys, PEM blocks one after the other), checking ``iss`` and ``aud`` when given."""
+    return {
+        "SSO_ENCRYPTION_KEY": keys.encryption_key,
+        "SSO_SIGNATURE_PUBLIC_KEY": keys.public_pem,
+        "SSO_ENCRYPTION_KEY_FALLBACKS": json.dumps([other.encryption_key for other in encryption_fallbacks])
+        if encryption_fallbacks
+        else "",
+        "SSO_SIGNATURE_PUBLIC_KEY_FALLBACKS": "".join(other.public_pem for other in signature_fallbacks),
+        "SSO_ISSUER": list(issuer),
+        "SSO_AUDIENCE": list(audience),
+    }
+
+
+def with_signature(keys: SsoKeys, signer: SsoKeys) -> SsoKeys:
+    """``keys``' encryption key with ``signer``'s signature key."""
+    return keys._replace(private_key=signer.private_key, public_pem=signer.public_pem)
+
+
+def with_encryption(keys: SsoKeys, encrypter: SsoKeys) -> SsoKeys:
+    """``keys``' signature key with ``encrypter``'s encryption key."""
+    return keys._replace(encryption_key=encrypter.encryption_key)
+
+
+def sso_kid(keys: SsoKeys, *, of: str) -> str:
+    """The RFC 7638 thumbprint of ``keys``' ``"signature"`` or ``"encryption"`` key: its kid when
+    the settings name none."""
+    if of == "signature":
+        return keys.private_key.thumbprint()  # of the public members only: the public key's too
+    return OctKey.import_key(keys.encryption_key.encode("utf-8")).thumbprint()
+
+
+def sso_jwks(*keys_and_kids: tuple[SsoKeys, str | None], **members: str) -> str:
+    """A JWKS (JSON) of the public signature keys, each with its kid (None: none), and ``members``
+    (``use``, ``alg``) added to every key."""
+    jwks = []
+    for keys, kid in keys_and_kids:
+        jwk = dict(keys.private_key.as_dict(private=False), **members)
+        jwk.pop("kid", None)
+        if kid is not None:
+            jwk["kid"] = kid
+        jwks.append(jwk)
+    return json.dumps({"keys": jwks})
 
 
 def sso_claims(*, user_uuid: str | None, expires_in: int = 3600, **overrides: Any) -> dict[str, Any]:
@@ -74,7 +127,21 @@ def unsigned_jws(header: dict[str, Any], claims: Any, signature: bytes = b"") ->
     )
 
 
-def sso_token(*, user_uuid: str | None, keys: SsoKeys, expires_in: int = 3600, **overrides: Any) -> str:
-    """A valid SSO token for ``user_uuid`` (``overrides`` replace or add claims, e.g. ``nbf``)."""
+def sso_token(
+    *,
+    user_uuid: str | None,
+    keys: SsoKeys,
+    expires_in: int = 3600,
+    signature_kid: str | None = None,
+    encryption_kid: str | None = None,
+    **overrides: Any,
+) -> str:
+    """A valid SSO token for ``user_uuid`` (``overrides`` replace or add claims, e.g. ``nbf``),
+    its JWS and JWE headers naming the kids given."""
     claims = sso_claims(user_uuid=user_uuid, expires_in=expires_in, **overrides)
-    return sso_encrypt(sso_sign(claims, private_key=keys.private_key), encryption_key=keys.encryption_key)
+    signed = sso_sign(claims, private_key=keys.private_key, header=_kid_header(signature_kid))
+    return sso_encrypt(signed, encryption_key=keys.encryption_key, header=_kid_header(encryption_kid))
+
+
+def _kid_header(kid: str | None) -> dict[str, Any] | None:
+    return None if kid is None else {"kid": kid}
