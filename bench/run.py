@@ -444,7 +444,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="a few seconds a phase, to check the bench runs")
     parser.add_argument("--seconds", type=float, help="each closed-loop run (default 20; smoke 1)")
     parser.add_argument("--steady-seconds", type=float, help="each open-loop run (default 60; smoke 2)")
-    parser.add_argument("--memory-events", type=int, help="events the 50-event open loop sends at least (1,000,000)")
+    parser.add_argument(
+        "--memory-events",
+        type=int,
+        help="events the shared mode's 50-event open loop sends at least (1,000,000)",
+    )
     parser.add_argument(
         "--service-root", type=Path, default=ROOT, help="the checkout of the service to measure (default: this one)"
     )
