@@ -142,8 +142,21 @@ def _status_kib(pid: int, field: str) -> int:
     return 0
 
 
-def _group_members(group: int) -> list[tuple[int, str]]:
-    members = []
+@dataclass(frozen=True)
+class Member:
+    pid: int
+    parent: int
+    command: str
+
+    @property
+    def kind(self) -> str | None:
+        """ "web" (gunicorn), "worker" (celery) or None (the script that started them)."""
+        return "web" if "gunicorn" in self.command else "worker" if "celery" in self.command else None
+
+
+def members(group: int) -> list[Member]:
+    """The live processes of process group ``group``."""
+    found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
@@ -152,17 +165,24 @@ def _group_members(group: int) -> list[tuple[int, str]]:
             command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except (OSError, IndexError, ValueError):
             continue
-        members.append((int(stat.parent.name), command))
-    return members
+        found.append(Member(pid=int(stat.parent.name), parent=int(fields[1]), command=command))
+    return found
+
+
+def web_processes(group: int) -> list[tuple[int, str]]:
+    """The gunicorn processes of ``group``, each named master or worker, masters first."""
+    web = [member for member in members(group) if member.kind == "web"]
+    pids = {member.pid for member in web}
+    named = [(member.pid, "gunicorn worker" if member.parent in pids else "gunicorn master") for member in web]
+    return sorted(named, key=lambda one: (one[1] != "gunicorn master", one[0]))
 
 
 def memory(group: int) -> Memory:
     sums = {"web": [0, 0], "worker": [0, 0]}
-    for pid, command in _group_members(group):
-        kind = "web" if "gunicorn" in command else "worker" if "celery" in command else None
-        if kind is not None:
-            sums[kind][0] += _status_kib(pid, "VmRSS")
-            sums[kind][1] += _status_kib(pid, "VmHWM")
+    for member in members(group):
+        if member.kind is not None:
+            sums[member.kind][0] += _status_kib(member.pid, "VmRSS")
+            sums[member.kind][1] += _status_kib(member.pid, "VmHWM")
     return Memory(
         web=sums["web"][0] / 1024,
         worker=sums["worker"][0] / 1024,

@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from bench import load, processes
+from bench import affinity, load, processes
+
+# The ways the bench places processes on cores (bench/run.py says what each is).
+MODES = ("shared", "pinned")
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,8 @@ class Options:
     produce_count: int
     output: Path | None
     smoke: bool
+    modes: tuple[str, ...] = MODES
+    plan: affinity.Plan | None = None  # the pinned mode's cores
 
     @property
     def drain_timeout(self) -> float:
@@ -41,11 +46,24 @@ class ShapeResult:
 
 @dataclass
 class Results:
+    """One mode's run."""
+
     options: Options
+    mode: str
     started: datetime
+    machine: str
     shapes: dict[int, ShapeResult]
     produce_ceiling: float = 0.0
     memory_samples: list[tuple[float, processes.Memory]] = field(default_factory=list)
     memory_events: int = 0
     peak: processes.Memory | None = None
     commands: list[str] = field(default_factory=list)
+    pinning: affinity.Pinning | None = None  # the pinned mode's checks
+
+    @property
+    def pinning_held(self) -> bool:
+        """The run was what its mode says: always in the shared mode; in the pinned one, when
+        every check found every process on its core."""
+        if self.mode == "pinned":
+            return self.pinning is not None and self.pinning.held
+        return True

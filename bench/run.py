@@ -16,7 +16,21 @@ The phases, in order:
      planned start, and from each 202 to Kafka's append time of the event (read from the records:
      the bench's topic stamps records with the broker's append time); how long after the end
      Kafka held every accepted event. The 50-event run lasts until 1,000,000 events at least, and
-     the resident memory of the web and the worker is sampled through it.
+     the resident memory of the web and the worker is sampled through it (shared mode only).
+
+All of it runs in two modes, one after the other (``--mode`` picks one), each with a table of its
+own (bench/report.py):
+
+- shared: every process may run on every core, as the kernel schedules them.
+- pinned: the web (the ceiling app's gunicorn, then the service's: master and workers) alone on
+  one core; on another, everything else: the bench's own process (wrk and the open-loop generator
+  are its, and so is the producer ceiling), ``scripts/run`` with the Celery worker, Kafka and
+  Redis (bench/affinity.py pins those two for the mode and puts their affinity back after). The
+  ceiling app starts pinned (``taskset``). ``scripts/run`` starts both the web and the worker, so
+  it starts on the other core and its gunicorn is moved to the web's core once it answers, before
+  any load (its workers are forked by then, and any later one inherits the master's affinity).
+  After each start and each load the bench reads every thread's affinity back from /proc and
+  records it; a run whose pinning did not hold says so and judges nothing.
 """
 
 from __future__ import annotations
@@ -25,23 +39,26 @@ import argparse
 import os
 import platform
 import shlex
+import signal
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 
 import redis
 
-from bench import events, kafka, load, processes, report
-from bench.results import Options, Results, ShapeResult
+from bench import affinity, events, kafka, load, processes, report
+from bench.results import MODES, Options, Results, ShapeResult
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES = (50, 1)
-# Each ceiling is measured this many times; the best counts.
+# Each ceiling is measured this many times; the best counts (once in a smoke run).
 CEILING_RUNS = 2
 
 
@@ -69,10 +86,27 @@ class Bench:
         redis_host = os.environ.get("REDIS_HOST", "127.0.0.1")
         redis_port = os.environ.get("REDIS_PORT", "6379")
         self.broker_url = f"redis://{redis_host}:{redis_port}/10"
+        self.redis_port = int(redis_port)
         self.bodies = {size: self.work / f"body-{size}.json" for size in SHAPES}
         for size, path in self.bodies.items():
             path.write_bytes(events.body(events=size))
-        self.results = Results(options=options, started=datetime.now(UTC), shapes={})
+        self.machine = machine()
+        self.runs: list[Results] = []
+        self.results = Results(options=options, mode=options.modes[0], started=datetime.now(UTC), machine="", shapes={})
+        # The pinned mode's: what it checks, the web being measured, the service, Kafka's and Redis's pids.
+        self.pinning: affinity.Pinning | None = None
+        self.web: tuple[str, processes.Process] | None = None
+        self.service: processes.Process | None = None
+        self.stack_pids: dict[str, int] = {}
+
+    @property
+    def ceiling_runs(self) -> int:
+        return 1 if self.options.smoke else CEILING_RUNS
+
+    @property
+    def mode_prefix(self) -> str:
+        """The mode's topics (and the service's KAFKA_TOPIC_PREFIX): a mode starts from empty ones."""
+        return f"{self.prefix}{self.results.mode}."
 
     # --- ceilings ------------------------------------------------------------------------------
 
@@ -85,19 +119,30 @@ class Bench:
     def ceilings(self) -> None:
         port = processes.free_port()
         command = [sys.executable, "-m", "gunicorn", "bench.ceiling_app", *self.gunicorn_args(port)]
-        self.results.commands.append(shlex.join(["gunicorn", "bench.ceiling_app", *self.gunicorn_args(port)[2:]]))
+        shown = ["gunicorn", "bench.ceiling_app", *self.gunicorn_args(port)[2:]]
+        if self.pinning is not None:
+            web = str(self.pinning.plan.web)
+            command = ["taskset", "--cpu-list", web, *command]
+            shown = ["taskset", "-c", web, *shown]
+        self.results.commands.append(shlex.join(shown))
         ceiling = processes.Process(command, cwd=ROOT, env=dict(os.environ), log=self.work / "ceiling.log")
         try:
             url = f"http://127.0.0.1:{port}/api/v0/events"
             processes.wait_for_http(f"http://127.0.0.1:{port}/ping", process=ceiling, timeout=30)
+            self.web = ("the ceiling app's web", ceiling)
+            self.verify("the ceiling app answering")
             for size in SHAPES:
                 # A ceiling is the best the machine did: a passing stall must not lower it.
-                result = max((self.wrk(url, size) for _ in range(CEILING_RUNS)), key=lambda run: run.per_second)
+                result = max(
+                    (self.wrk(url, size, when=f"the {size}-event ceiling") for _ in range(self.ceiling_runs)),
+                    key=lambda run: run.per_second,
+                )
                 say(f"ceiling, {size}-event requests: {result.per_second:,.0f} req/s, p99 {result.p99_ms:.1f} ms")
                 self.results.shapes[size] = ShapeResult(events=size, ceiling=result)
         finally:
+            self.web = None
             ceiling.stop()
-        topic = f"{self.prefix}ceiling"
+        topic = f"{self.mode_prefix}ceiling"
         kafka.topic_create(self.bootstrap, topic)
         self.results.produce_ceiling = max(
             kafka.produce_ceiling(
@@ -106,15 +151,80 @@ class Bench:
                 schema=events.avro_schema(self.options.service_root),
                 count=self.options.produce_count,
             )
-            for _ in range(CEILING_RUNS)
+            for _ in range(self.ceiling_runs)
         )
         say(f"one process encoding and producing: {self.results.produce_ceiling:,.0f} events/s")
+        self.verify("after the producer ceiling")
 
-    def wrk(self, url: str, size: int, seconds: float | None = None) -> load.ClosedLoop:
-        result = load.wrk(url, body=self.bodies[size], seconds=seconds or self.options.seconds)
+    def wrk(self, url: str, size: int, *, when: str) -> load.ClosedLoop:
+        result = load.wrk(url, body=self.bodies[size], seconds=self.options.seconds)
         if result.non_2xx or result.socket_errors:
             say(f"  {result.non_2xx} answers were not 2xx and {result.socket_errors} had socket errors")
+        self.verify(f"after wrk, {when}")
         return result
+
+    # --- the pinned mode -----------------------------------------------------------------------
+
+    @contextmanager
+    def pinned(self) -> Iterator[None]:
+        """Kafka, Redis and the bench itself on the rest's core for the block (and what the bench
+        starts, which inherits it), their affinity put back after."""
+        plan = self.options.plan
+        if plan is None:
+            raise RuntimeError("the pinned mode has no cores planned")
+        self.pinning = self.results.pinning = affinity.Pinning(plan=plan)
+        say(f"pinned: the web on CPU {plan.web}; wrk, the worker, the producer, Kafka and Redis on CPU {plan.rest}")
+        try:
+            with affinity.pinned([*self.stack_pids.values(), os.getpid()], frozenset({plan.rest})):
+                self.verify("Kafka, Redis and the bench pinned")
+                yield
+        finally:
+            self.pinning = None
+
+    def pin_web(self, service: processes.Process) -> None:
+        """The service's gunicorn, master first (a worker it forks from then on inherits its
+        affinity), onto the web's core; again while a pass finds one that is not there."""
+        assert self.pinning is not None
+        cpus = frozenset({self.pinning.plan.web})
+        for _ in range(5):
+            web = processes.web_processes(service.pid)
+            for pid, _name in web:
+                affinity.pin(pid, cpus)
+            again = processes.web_processes(service.pid)
+            if again and all(set(affinity.allowed(pid).values()) <= {cpus} for pid, _name in again):
+                return
+        # What did not move, the checks record (and the report says).
+
+    def verify(self, when: str) -> None:
+        """In the pinned mode, reads back and records the affinity of every thread of the web being
+        measured, of the service's other processes, of Kafka, Redis and the bench."""
+        if self.pinning is None:
+            return
+        web = frozenset({self.pinning.plan.web})
+        rest = frozenset({self.pinning.plan.rest})
+        groups: dict[str, tuple[list[tuple[int, str]], frozenset[int]]] = {}
+        if self.web is not None:
+            label, process = self.web
+            groups[label] = (processes.web_processes(process.pid), web)
+        if self.service is not None:
+            others = [
+                (member.pid, "celery" if member.kind == "worker" else "scripts/run")
+                for member in processes.members(self.service.pid)
+                if member.kind != "web"
+            ]
+            groups["the service's worker (and scripts/run)"] = (others, rest)
+        for name, pid in self.stack_pids.items():
+            groups[name] = ([(pid, Path(affinity.command(pid).split(" ", 1)[0]).name)], rest)
+        groups["the bench (wrk, the open-loop generator, the producer ceiling)"] = (
+            [(os.getpid(), "python -m bench")],
+            rest,
+        )
+        check = self.pinning.check(when, groups)
+        if not check.held:
+            wrong = [
+                f"{one.name} {one.pid} on CPUs {affinity.cpu_list(one.cpus)}" for one in check.seen if not one.held
+            ]
+            say(f"the pinning did not hold ({when}): {', '.join(wrong + [f'no {g}' for g in check.missing])}")
 
     # --- the service ---------------------------------------------------------------------------
 
@@ -129,7 +239,7 @@ class Bench:
             "CELERY_BROKER_URL": self.broker_url,
             "RATELIMIT_CACHE_URL": self.broker_url.removesuffix("/10") + "/9",
             "RATE_LIMIT_ENABLED": "false",
-            "KAFKA_TOPIC_PREFIX": self.prefix,
+            "KAFKA_TOPIC_PREFIX": self.mode_prefix,
             "KAFKA_TOPIC_PARTITIONS": "3",
             "KAFKA_TOPIC_REPLICATION": "1",
             "WORKER_METRICS_PORT": "0",
@@ -140,16 +250,26 @@ class Bench:
         redis.Redis.from_url(self.broker_url, socket_timeout=5).flushdb()
         port = processes.free_port()
         command = [str(self.options.service_root / "scripts" / "run")]
-        self.results.commands.append(f"scripts/run  (PORT={port}, rate limits off; see bench/run.py)")
+        shown = f"scripts/run  (PORT={port}, rate limits off; see bench/run.py)"
+        if self.pinning is not None:
+            plan = self.pinning.plan
+            command = ["taskset", "--cpu-list", str(plan.rest), *command]
+            shown = f"taskset -c {plan.rest} {shown}; its gunicorn then moved to CPU {plan.web}"
+        self.results.commands.append(shown)
         service = processes.Process(
             command, cwd=self.options.service_root, env=self.service_env(port), log=self.work / "service.log"
         )
         base = f"http://127.0.0.1:{port}"
         try:
             processes.wait_for_http(f"{base}/ready", process=service, timeout=180)
+            if self.pinning is not None:
+                self.pin_web(service)
+            self.service = service
+            self.web = ("the service's web", service)
+            self.verify("the service ready")
             control = processes.WorkerControl(self.broker_url)
             control.wait_ready(process=service, timeout=60)
-            topic = f"{self.prefix}{events.TOPIC}"
+            topic = f"{self.mode_prefix}{events.TOPIC}"
             kafka.log_append_time(self.bootstrap, topic)
             size = kafka.TopicSize(self.bootstrap, topic)
             try:
@@ -161,6 +281,7 @@ class Bench:
             finally:
                 size.close()
         finally:
+            self.web = self.service = None
             service.stop()
 
     def shape(self, url: str, shape: int, *, control: processes.WorkerControl, size: kafka.TopicSize) -> None:
@@ -169,7 +290,7 @@ class Bench:
         control.pause()
         time.sleep(1)
         before = size()
-        result.fill = self.wrk(url, shape)
+        result.fill = self.wrk(url, shape, when=f"the {shape}-event fill")
         queued = (result.fill.requests - result.fill.non_2xx) * shape
         started = time.monotonic()
         control.resume()
@@ -177,6 +298,7 @@ class Bench:
         result.drain_complete = done is not None
         drained = size() - before
         result.drain_events_per_s = drained / (time.monotonic() - started)
+        self.verify(f"after the {shape}-event drain")
         say(
             f"{shape}-event: queued {queued:,} events in {result.fill.seconds:.0f}s "
             f"({result.fill.per_second:,.0f} req/s with the worker stopped); "
@@ -184,7 +306,7 @@ class Bench:
         )
         # Accept with the worker running.
         before = size()
-        result.accept = self.wrk(url, shape)
+        result.accept = self.wrk(url, shape, when=f"the {shape}-event accept")
         reached = size() - before
         result.delivered_during_accept = reached / result.accept.seconds
         accepted = (result.accept.requests - result.accept.non_2xx) * shape
@@ -202,7 +324,7 @@ class Bench:
         assert result.accept is not None
         rate = result.accept.per_second / 2
         seconds = self.options.steady_seconds
-        measure_memory = shape == max(SHAPES) and self.options.memory_events > 0
+        measure_memory = shape == max(SHAPES) and self.options.memory_events > 0 and self.results.mode == "shared"
         if measure_memory:
             seconds = max(seconds, self.options.memory_events / (rate * shape))
         start = size.ends()
@@ -217,6 +339,7 @@ class Bench:
         finally:
             stop.set()
         ended = time.monotonic()
+        self.verify(f"after the {shape}-event open loop")
         if measure_memory:
             sampler.join()
             self.results.memory_events = result.steady.accepted_events
@@ -243,7 +366,10 @@ class Bench:
 
     # --- the whole run -------------------------------------------------------------------------
 
-    def run(self) -> Results:
+    def run(self) -> list[Results]:
+        put_back = affinity.recover()
+        if put_back:
+            say(f"put back the CPU affinity a killed bench left on pids {', '.join(map(str, put_back))}")
         started = subprocess.run(
             [str(ROOT / "scripts" / "stack"), "up", "all", "--report-started"],
             check=True,
@@ -252,13 +378,33 @@ class Bench:
             timeout=300,
         ).stdout.split()
         try:
-            self.ceilings()
-            self.run_service()
+            if "pinned" in self.options.modes:
+                # Before any mode runs: a pinned mode that cannot find them fails now, not after the other.
+                kafka_port = int(self.bootstrap.split(",")[0].rsplit(":", 1)[1])
+                self.stack_pids = {
+                    "Kafka": affinity.stack_process("kafka", kafka_port),
+                    "Redis": affinity.stack_process("redis", self.redis_port),
+                }
+            for mode in self.options.modes:
+                say(f"--- {mode} mode ---")
+                self.results = Results(
+                    options=self.options, mode=mode, started=datetime.now(UTC), machine=self.machine, shapes={}
+                )
+                self.runs.append(self.results)
+                if mode == "pinned":
+                    with self.pinned():
+                        self.measure()
+                else:
+                    self.measure()
         finally:
             kafka.topics_delete(self.bootstrap, prefix=self.prefix)
             if started:
                 subprocess.run([str(ROOT / "scripts" / "stack"), "down", *started], check=False, timeout=300)
-        return self.results
+        return self.runs
+
+    def measure(self) -> None:
+        self.ceilings()
+        self.run_service()
 
 
 def machine() -> str:
@@ -277,12 +423,32 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({model}), {memory}, Python {platform.python_version()}"
 
 
+def _exit_on_signal(number: int, _frame: FrameType | None) -> None:
+    """SIGTERM and SIGHUP end the run as Ctrl-C does: through its clean-ups (the service stopped,
+    Kafka's and Redis's affinity put back), once; a second signal does not cut those short."""
+    for name in ("SIGTERM", "SIGHUP", "SIGINT"):
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    say(f"{signal.Signals(number).name}: stopping")
+    raise SystemExit(128 + number)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--mode",
+        choices=("both", *MODES),
+        default="both",
+        help="shared: every process on every core; pinned: the web on a core of its own, everything else on "
+        "another; both (default): shared, then pinned",
+    )
     parser.add_argument("--smoke", action="store_true", help="a few seconds a phase, to check the bench runs")
-    parser.add_argument("--seconds", type=float, help="each closed-loop run (default 20; smoke 2)")
-    parser.add_argument("--steady-seconds", type=float, help="each open-loop run (default 60; smoke 3)")
-    parser.add_argument("--memory-events", type=int, help="events the 50-event open loop sends at least (1,000,000)")
+    parser.add_argument("--seconds", type=float, help="each closed-loop run (default 20; smoke 1)")
+    parser.add_argument("--steady-seconds", type=float, help="each open-loop run (default 60; smoke 2)")
+    parser.add_argument(
+        "--memory-events",
+        type=int,
+        help="events the shared mode's 50-event open loop sends at least (1,000,000)",
+    )
     parser.add_argument(
         "--service-root", type=Path, default=ROOT, help="the checkout of the service to measure (default: this one)"
     )
@@ -293,21 +459,47 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     smoke = bool(args.smoke)
+    modes = MODES if args.mode == "both" else (args.mode,)
+    plan = None
+    if "pinned" in modes:
+        try:
+            plan = affinity.plan()
+        except affinity.Refused as refused:
+            print(f"scripts/bench: {refused}", file=sys.stderr)
+            return 2
     options = Options(
         service_root=args.service_root.resolve(),
-        seconds=args.seconds or (2 if smoke else 20),
-        steady_seconds=args.steady_seconds or (3 if smoke else 60),
+        seconds=args.seconds or (1 if smoke else 20),
+        steady_seconds=args.steady_seconds or (2 if smoke else 60),
         memory_events=args.memory_events if args.memory_events is not None else (0 if smoke else 1_000_000),
         produce_count=5_000 if smoke else 300_000,
         output=args.output or (None if smoke else ROOT / "docs" / "benchmarks.md"),
         smoke=smoke,
+        modes=modes,
+        plan=plan,
     )
-    results = Bench(options).run()
-    table = report.table(results)
-    print(table)
+    for name in ("SIGTERM", "SIGHUP"):
+        if signal.getsignal(getattr(signal, name)) is not signal.SIG_IGN:  # (nohup's stays ignored)
+            signal.signal(getattr(signal, name), _exit_on_signal)
+    try:
+        with affinity.only_bench(say):
+            runs = Bench(options).run()
+    except affinity.Refused as refused:
+        print(f"scripts/bench: {refused}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        say("interrupted: the service stopped, Kafka's and Redis's CPU affinity put back; no report written")
+        return 130
+    for results in runs:
+        print(f"\n{report.HEADINGS[results.mode]}\n")
+        print(report.table(results))
     if options.output is not None:
-        options.output.write_text(report.document(results, table=table, machine=machine()))
+        previous = options.output.read_text() if options.output.exists() else ""
+        options.output.write_text(report.document(runs, previous=previous))
         say(f"wrote {options.output}")
+    if not all(results.pinning_held for results in runs):
+        say("the pinning did not hold (the report says where): the pinned table judges nothing")
+        return 1
     return 0
 
 
