@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
@@ -17,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from eventcapture.metrics import metrics_token_presented
 from events.identity import identity_from_request
 from operations import openapi
 from operations.health import info_get, readiness_get, requester_is_admin
@@ -41,9 +43,11 @@ class InfoView(APIView):
 @require_safe
 def ready(request: HttpRequest) -> JsonResponse:
     """``GET /ready``: 200 when the web's needs (the database, the queue) answer, else 503; every
-    check's state, Kafka's too, in the body, and the failed ones named."""
+    check's state, Kafka's too, in the body, and the failed ones named. Why one failed only with
+    DEBUG on or the metrics token (as ``/metrics`` takes it): it may name hosts, users, brokers."""
     readiness = readiness_get()
-    return JsonResponse(readiness.as_dict(), status=200 if readiness.ready else 503)
+    detailed = settings.DEBUG or metrics_token_presented(authorization=request.headers.get("Authorization", ""))
+    return JsonResponse(readiness.as_dict(detailed=detailed), status=readiness.status_code)
 
 
 class OpenApiView(SpectacularJSONAPIView):
