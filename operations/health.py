@@ -186,6 +186,9 @@ class KafkaUnavailable(Exception):
 def kafka_topic_names(*, timeout: float) -> list[str]:
     """Every topic of the cluster, sorted; ``KafkaUnavailable`` when no broker answers in time."""
     admin, log = kafka_admin(timeout=timeout)
+    # The client lives on: a problem it met before (a SASL failure since fixed) is not this call's.
+    admin.poll(0)
+    log.last_problem = None
     try:
         metadata_ = admin.list_topics(timeout=timeout)
     except KafkaException as exc:
