@@ -158,13 +158,27 @@ class QueueUnavailable(ApiError):
 
 # Errors one answer lists at most; the rest are counted in one more entry (code "more_errors").
 MAX_ERRORS_LISTED = 100
+MORE_ERRORS = "more_errors"
+
+
+def rejection_codes() -> list[str]:
+    """The codes the API's errors are known to carry: every ``ApiError`` class's (loaded so far),
+    and ``more_errors``. Each event's own problems add codes of their own (``invalid_format``,
+    ``event_too_large``, ...); these are the ones exported at zero from a web process's start."""
+    codes = {ApiError.code, MORE_ERRORS}
+    pending: list[type[ApiError]] = [ApiError]
+    while pending:
+        for subclass in pending.pop().__subclasses__():
+            codes.add(subclass.code)
+            pending.append(subclass)
+    return sorted(codes)
 
 
 def error_response(error: ApiError) -> Response:
     listed = error.details[:MAX_ERRORS_LISTED]
     if len(error.details) > MAX_ERRORS_LISTED:
         rest = len(error.details) - MAX_ERRORS_LISTED
-        listed.append(ErrorDetail("more_errors", f"{rest} more errors are not listed"))
+        listed.append(ErrorDetail(MORE_ERRORS, f"{rest} more errors are not listed"))
     body = {
         "status_code": error.status_code,
         "messages": [detail.as_message() for detail in listed],

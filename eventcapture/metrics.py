@@ -15,16 +15,27 @@ Without the variable (one process, the tests) the default registry is used.
 Label values are bounded: event types come from the registry only (a type the registry does not
 know, or none, is ``unknown``); codes, reasons and errors come from the code or librdkafka's fixed
 error names. Label children are cached, so a hot-path update is a dictionary lookup and an add.
+
+Failures are counted from zero: Prometheus's ``increase()`` and ``rate()`` read a series' first
+sample as its start, so a counter that appears at 1 hides the failure that made it. Each process
+exports, from its start, a zero for every label value known in advance (``web_metrics_zero``,
+``worker_metrics_zero``): the API's error codes, the delivery failures' reasons, the tasks and the
+exceptions they retry on, librdkafka's usual error names, the ``unknown`` event type, and the
+ingestion endpoint's statuses. A registry event type's failure series start at zero once the
+worker delivered an event of that type. In multiprocess mode a series with no value written
+yet is not in the scrape at all: these zeros are what makes it present.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
 from wsgiref.simple_server import WSGIServer
 
 import redis
@@ -57,17 +68,24 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 class _Children(Generic[_M]):
-    """A metric's label children by label values, built once (``labels()`` validates and locks)."""
+    """A metric's label children by label values, built once (``labels()`` validates and locks);
+    ``on_new`` is told of each new one (off the hot path: once per label values)."""
 
-    def __init__(self, metric: _M) -> None:
+    def __init__(self, metric: _M, *, on_new: Callable[[tuple[str, ...]], None] | None = None) -> None:
         self._metric = metric
         self._children: dict[tuple[str, ...], _M] = {}
+        self._on_new = on_new
 
     def __call__(self, *values: str) -> _M:
         child = self._children.get(values)
         if child is None:
             child = self._children[values] = self._metric.labels(*values)
+            if self._on_new is not None:
+                self._on_new(values)
         return child
+
+    def label_values(self) -> list[tuple[str, ...]]:
+        return list(self._children)
 
 
 # --- The HTTP edge -------------------------------------------------------------------------------
@@ -95,12 +113,20 @@ _request_duration = _Children(
 )
 
 # --- The worker ----------------------------------------------------------------------------------
+
+
+def _event_type_seen(values: tuple[str, ...]) -> None:
+    # A type the worker delivers: its failures from zero (when the worker's reasons are known).
+    _event_type_zero(values[0])
+
+
 _produced = _Children(
     Counter(
         "eventcapture_events_produced",
         "Events Kafka acknowledged, by event type.",
         ["event_type"],
-    )
+    ),
+    on_new=_event_type_seen,
 )
 _failed = _Children(
     Counter(
@@ -187,6 +213,73 @@ def producer_error(*, error: str) -> None:
 
 def task_retried(*, task: str, exception: str) -> None:
     _task_retries(task, exception).inc()
+
+
+# --- Zeros from the start -----------------------------------------------------------------------
+# The ingestion endpoint's answers, at zero in the web's latency histogram: what the dashboard's
+# and the alerts' ratios divide by and count (other routes' series start at their first request).
+INGESTION_STATUSES = (202, 400, 413, 415, 422, 429, 500, 503)
+
+
+@dataclass(frozen=True)
+class WorkerLabelValues:
+    """The worker's label values known in advance (``METRICS_WORKER_LABEL_VALUES`` names the
+    function that gives them: this package imports none of the apps)."""
+
+    failure_reasons: tuple[str, ...]
+    producer_errors: tuple[str, ...]
+    # (task, exception) pairs a task retries on.
+    task_retries: tuple[tuple[str, str], ...]
+
+
+_zeroed: dict[str, int] = {}
+_worker_reasons: tuple[str, ...] = ()
+
+
+def _once_per_process(role: str) -> bool:
+    """True the first time in this process (a forked child starts afresh)."""
+    if _zeroed.get(role) == os.getpid():
+        return False
+    _zeroed[role] = os.getpid()
+    return True
+
+
+def web_metrics_zero(*, codes: Iterable[str], routes: Iterable[tuple[str, str]]) -> None:
+    """A web process's failure series at zero, once per process: ``eventcapture_events_rejected``
+    for each of ``codes`` (event type ``unknown``), ``eventcapture_events_accepted`` for
+    ``unknown``, and the latency histogram of each ``(method, route)`` for ``INGESTION_STATUSES``."""
+    if not _once_per_process("web"):
+        return
+    _accepted(UNKNOWN)
+    for code in codes:
+        _rejected(code, UNKNOWN)
+    for method, route in routes:
+        for status in INGESTION_STATUSES:
+            _request_duration(method, route, str(status))
+
+
+def worker_metrics_zero(*, values: WorkerLabelValues) -> None:
+    """The worker's series at zero, once per process: delivery failures by reason, dead letters,
+    producer errors and task retries, for their known label values and the ``unknown`` event
+    type; each registry event type's once the worker delivered one of its events."""
+    global _worker_reasons
+    if not _once_per_process("worker"):
+        return
+    _worker_reasons = tuple(values.failure_reasons)
+    _produced(UNKNOWN)
+    for (event_type,) in _produced.label_values():
+        _event_type_zero(event_type)
+    for error in values.producer_errors:
+        _producer_errors(error)
+    for task, exception in values.task_retries:
+        _task_retries(task, exception)
+
+
+def _event_type_zero(event_type: str) -> None:
+    for reason in _worker_reasons:
+        _failed(event_type, reason)
+    if _worker_reasons:
+        _dead_lettered(event_type)
 
 
 # --- Queue depth, read from Redis at scrape time --------------------------------------------------
@@ -323,19 +416,37 @@ def exposition(*, accept: str | None) -> tuple[bytes, str]:
     return encoder(exposition_registry()), content_type
 
 
-# What answers the worker's ``/ready``: a status code and a JSON body.
-Readiness = Callable[[], tuple[int, bytes]]
+def metrics_token_presented(*, authorization: str) -> bool:
+    """``authorization`` (an ``Authorization`` header) is ``Bearer <METRICS_TOKEN>``, and the token
+    is set: what lets a caller read ``/metrics`` from anywhere and ``/ready``'s reasons."""
+    from django.conf import settings
+
+    token: str = settings.METRICS_TOKEN
+    if not token:
+        return False
+    scheme, _, presented = authorization.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), token.encode())
+
+
+class Readiness(Protocol):
+    """What answers the worker's ``/ready``: a status code and a JSON body, which says why a check
+    failed only when ``detailed``."""
+
+    def __call__(self, *, detailed: bool = False) -> tuple[int, bytes]: ...
 
 
 def _with_readiness(
     metrics_app: Callable[..., Iterable[bytes]], readiness: Readiness
 ) -> Callable[..., Iterable[bytes]]:
-    """``/ready`` answered by ``readiness``; every other path by the metrics app."""
+    """``/ready`` answered by ``readiness`` (its reasons with DEBUG on or the metrics token);
+    every other path by the metrics app."""
+    from django.conf import settings
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != "/ready":
             return metrics_app(environ, start_response)
-        status, body = readiness()
+        detailed = settings.DEBUG or metrics_token_presented(authorization=environ.get("HTTP_AUTHORIZATION", ""))
+        status, body = readiness(detailed=detailed)
         reason = "OK" if status == 200 else "Service Unavailable"
         start_response(
             f"{status} {reason}",
@@ -372,9 +483,12 @@ def worker_exporter_start(*, host: str, port: int, readiness: Readiness | None =
 
 
 def worker_exporter_start_from_settings(*, pool: object | None = None) -> WSGIServer | None:
-    """The worker's exporter on ``WORKER_METRICS_HOST:WORKER_METRICS_PORT`` (port 0: none). A port
-    that is taken is logged, not fatal: delivering events matters more than reporting on it."""
+    """The worker's series at zero (``worker_metrics_zero``), and its exporter on
+    ``WORKER_METRICS_HOST:WORKER_METRICS_PORT`` (port 0: none). A port that is taken is logged,
+    not fatal: delivering events matters more than reporting on it."""
     from django.conf import settings
+
+    worker_metrics_zero(values=import_string(settings.METRICS_WORKER_LABEL_VALUES)())
 
     if not MULTIPROCESS and pool is not None and type(pool).__module__.endswith(".prefork"):
         logger.warning(

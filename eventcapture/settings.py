@@ -5,6 +5,7 @@ Invalid values raise ``ImproperlyConfigured`` at start-up; secrets have no produ
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -536,14 +537,27 @@ if not EVENT_COUNTS_FLUSH_SECONDS >= 0:
     )
 
 # --- Metrics (eventcapture/metrics.py) ------------------------------------------------------------
-# Empty: /metrics is open (for loopback and private networks); set: it needs `Authorization: Bearer
-# <token>`. A secret (see `secret`).
+# Empty: /metrics answers loopback and METRICS_ALLOWED_NETWORKS only (403 to others); set: it needs
+# `Authorization: Bearer <token>`, from anywhere, and the token shows /ready's reasons. A secret.
 METRICS_TOKEN: str = secret("METRICS_TOKEN")
-# Where the Celery worker's main process serves its metrics over HTTP; port 0: not served.
+# Addresses or CIDRs (besides loopback) that may read /metrics without the token while it is unset,
+# judged as the rate limits judge a client's address (TRUSTED_PROXIES).
+METRICS_ALLOWED_NETWORKS: list[str] = [
+    value.strip() for value in env.list("METRICS_ALLOWED_NETWORKS", default=[]) if value.strip()
+]
+for _network in METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {_network!r} is not an address or a CIDR.") from _exc
+# The address the Celery worker's exporter listens on: loopback unless told otherwise (a private
+# network's address, or 0.0.0.0 inside a container on an internal network); it has no token.
 WORKER_METRICS_HOST: str = env.str("WORKER_METRICS_HOST", default="127.0.0.1")
 WORKER_METRICS_PORT: int = env.int("WORKER_METRICS_PORT", default=9808)
 # What answers the worker's /ready on that port (a function returning a status and a JSON body).
 WORKER_READINESS = "operations.health.worker_readiness_response"
+# The worker's label values known in advance, exported at zero from its start (a function).
+METRICS_WORKER_LABEL_VALUES = "kafka_bridge.collectors.worker_label_values"
 # Gauges the apps read at scrape time, added to every scrape (web and worker), by name: the oldest
 # undelivered batch's age (Redis) and the pending dead letters (the database).
 METRICS_COLLECTORS = [

@@ -4,7 +4,7 @@ apps), and the metrics endpoint, which is the project's."""
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from eventcapture.metrics_web import metrics_view
 
@@ -20,4 +20,7 @@ urlpatterns = [
     path("schema-registry/", include("registry.schema_registry.urls")),
     path("admin/", admin.site.urls),
     path("metrics", metrics_view, name="metrics"),
+    # Last: any other path under /api/ (an unknown URL, a trailing slash) answers the API's JSON 404,
+    # never Django's HTML page. The admin and the rest keep Django's own.
+    re_path(r"^api(?=/|$)", include("operations.fallback_urls")),
 ]

@@ -1,5 +1,7 @@
 """The bridge's gauges read at scrape time: the oldest undelivered batch's age, from Redis, and the
-pending dead letters, from the database. Named in ``METRICS_COLLECTORS``, so every scrape of the
+pending dead letters, from the database; and the worker's label values known in advance, which its
+counters export at zero from its start (``worker_label_values``, named in
+``METRICS_WORKER_LABEL_VALUES``). Named in ``METRICS_COLLECTORS``, so every scrape of the
 web's ``/metrics`` and of the worker's exporter reports them (``eventcapture.metrics`` imports none
 of the apps, and builds these by name).
 
@@ -18,9 +20,30 @@ from django.conf import settings
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from eventcapture.metrics import UNKNOWN, BrokerRedis, ScrapeWarning
+from eventcapture.metrics import UNKNOWN, BrokerRedis, ScrapeWarning, WorkerLabelValues
 
 logger = logging.getLogger(__name__)
+
+# Why a batch's delivery failed (``DeliveryFailed.reason``, kafka_bridge/producer.py).
+FAILURE_REASONS = ("delivery_error", "delivery_timeout", "produce_error", "record_refused")
+# librdkafka's errors a producer meets when a broker is down, slow, refusing or misconfigured (by
+# name, as eventcapture_producer_errors_total labels them); others start at their first count.
+PRODUCER_ERRORS = (
+    "_ALL_BROKERS_DOWN",
+    "_AUTHENTICATION",
+    "_MSG_TIMED_OUT",
+    "_QUEUE_FULL",
+    "_RESOLVE",
+    "_SSL",
+    "_TIMED_OUT",
+    "_TRANSPORT",
+    "_UNKNOWN_TOPIC",
+    "MSG_SIZE_TOO_LARGE",
+    "NOT_ENOUGH_REPLICAS",
+    "REQUEST_TIMED_OUT",
+    "TOPIC_AUTHORIZATION_FAILED",
+    "UNKNOWN_TOPIC_OR_PART",
+)
 
 OLDEST_BATCH_AGE = "eventcapture_oldest_batch_age_seconds"
 DEAD_LETTERS_PENDING = "eventcapture_dead_letters_pending"
@@ -92,3 +115,34 @@ class DeadLettersPendingCollector(Collector):
         for event_type, count in sorted(by_type.items()):
             family.add_metric([event_type], count)
         return [family]
+
+
+def _class_names(classes: Iterable[type[BaseException]]) -> set[str]:
+    """The names of ``classes`` and of their subclasses (what ``type(exc).__name__`` may be)."""
+    names: set[str] = set()
+    pending = list(classes)
+    while pending:
+        cls = pending.pop()
+        if cls.__name__ not in names:
+            names.add(cls.__name__)
+            pending.extend(cls.__subclasses__())
+    return names
+
+
+def worker_label_values() -> WorkerLabelValues:
+    """``METRICS_WORKER_LABEL_VALUES``: the delivery failures' reasons, librdkafka's usual errors,
+    and each task with the exceptions it is retried on (the intake's transient ones for the
+    delivery, the replay task's ``autoretry_for``)."""
+    from kafka_bridge.intake import TRANSIENT
+    from kafka_bridge.queue import DELIVER_TASK, REPLAY_TASK
+    from kafka_bridge.tasks import replay_dead_letters
+
+    retried = {
+        DELIVER_TASK: _class_names(TRANSIENT),
+        REPLAY_TASK: _class_names(getattr(replay_dead_letters, "autoretry_for", ())),
+    }
+    return WorkerLabelValues(
+        failure_reasons=FAILURE_REASONS,
+        producer_errors=PRODUCER_ERRORS,
+        task_retries=tuple((task, name) for task, names in retried.items() for name in sorted(names)),
+    )

@@ -117,6 +117,9 @@ def _drf_error(exc: drf_exceptions.APIException) -> Response:
         return _body(403, 40301, message)
     if isinstance(exc, drf_exceptions.NotFound):
         return _body(404, 404, "HTTP 404 Not Found")
+    if isinstance(exc, drf_exceptions.MethodNotAllowed):
+        # Confluent's own answer to a method a resource lacks (with the Allow header DRF adds).
+        return _body(405, 405, "HTTP 405 Method Not Allowed")
     if isinstance(exc, drf_exceptions.Throttled):
         wait = str(math.ceil(getattr(exc, "wait", None) or 1))
         return _body(

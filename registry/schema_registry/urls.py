@@ -20,6 +20,7 @@ urlpatterns = [
     path("config", views.ConfigView.as_view()),
     path("config/<str:subject>", views.SubjectConfigView.as_view()),
     path("openapi.json", views.RegistryOpenApiView.as_view(), name="schema-registry-openapi"),
-    # Last: every other path under the API answers a Confluent-shaped 404, never an HTML page.
-    re_path(r"^.*$", views.UnknownEndpointView.as_view()),
+    # Last: every other path under the API (line breaks, %0A, too) answers a Confluent-shaped 404,
+    # never an HTML page.
+    re_path(r"^[\s\S]*$", views.UnknownEndpointView.as_view()),
 ]

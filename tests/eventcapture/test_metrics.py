@@ -110,8 +110,46 @@ def test_metrics_answers_in_the_prometheus_text_format_with_every_metric_named()
     assert "_created" not in body
 
 
-def test_metrics_is_open_by_default_and_needs_the_bearer_token_once_one_is_set(settings):
-    assert scrape()[0] == 200
+def scrape_from(address, **headers):
+    return APIClient(REMOTE_ADDR=address).get("/metrics", headers=headers).status_code
+
+
+def test_without_a_token_metrics_answers_loopback_and_refuses_any_other_address_with_403(settings):
+    settings.METRICS_TOKEN = ""
+    for loopback in ("127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1"):
+        assert scrape_from(loopback) == 200, loopback
+    response = APIClient(REMOTE_ADDR="203.0.113.7").get("/metrics")
+    assert response.status_code == 403
+    assert "eventcapture_" not in response.content.decode()
+    for other in ("10.0.0.5", "192.168.1.10", "2001:db8::1", "not-an-address", ""):
+        assert scrape_from(other) == 403, other
+
+
+def test_metrics_allowed_networks_may_scrape_without_a_token(settings):
+    settings.METRICS_TOKEN = ""
+    settings.METRICS_ALLOWED_NETWORKS = ["10.1.0.0/16", "2001:db8::/32", "192.0.2.7"]
+    for allowed in ("10.1.200.3", "2001:db8::1", "192.0.2.7", "::ffff:10.1.0.1"):
+        assert scrape_from(allowed) == 200, allowed
+    for refused in ("10.2.0.1", "192.0.2.8", "2001:db9::1"):
+        assert scrape_from(refused) == 403, refused
+
+
+def test_the_scrapers_address_is_judged_as_the_rate_limits_judge_it_behind_trusted_proxies(settings):
+    settings.METRICS_TOKEN = ""
+    settings.TRUSTED_PROXIES = ["10.9.0.1"]
+    settings.METRICS_ALLOWED_NETWORKS = ["10.1.0.0/16"]
+    # Through the trusted proxy: the address it forwarded is the client's.
+    assert scrape_from("10.9.0.1", X_Forwarded_For="203.0.113.7") == 403
+    assert scrape_from("10.9.0.1", X_Forwarded_For="10.1.0.9") == 200
+    # A proxy on this machine that forwards a public client is no loopback client.
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    assert scrape_from("127.0.0.1", X_Forwarded_For="203.0.113.7") == 403
+    # An untrusted peer's claim is ignored.
+    settings.TRUSTED_PROXIES = []
+    assert scrape_from("203.0.113.7", X_Forwarded_For="127.0.0.1") == 403
+
+
+def test_with_a_token_set_metrics_needs_it_from_everyone_and_answers_it_from_anywhere(settings):
     settings.METRICS_TOKEN = "metrics-s3cret"
     response = APIClient().get("/metrics")
     assert response.status_code == 401
@@ -122,6 +160,15 @@ def test_metrics_is_open_by_default_and_needs_the_bearer_token_once_one_is_set(s
     status, _, body = scrape(Authorization="Bearer metrics-s3cret")
     assert status == 200
     assert "eventcapture_events_accepted_total" in body
+    assert scrape_from("203.0.113.7", Authorization="Bearer metrics-s3cret") == 200
+    assert scrape_from("203.0.113.7") == 401
+
+
+def test_a_metrics_allowed_network_that_is_no_network_stops_start_up():
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "METRICS_ALLOWED_NETWORKS": "10.0.0.0/8,intranet"}
+    done = _python("import django; django.setup()", env=env)
+    assert done.returncode != 0
+    assert "METRICS_ALLOWED_NETWORKS: 'intranet' is not an address or a CIDR." in done.stderr
 
 
 def test_metrics_only_answers_get_and_head():

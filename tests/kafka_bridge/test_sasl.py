@@ -143,7 +143,9 @@ def test_ready_reaches_kafka_through_sasl(settings, mechanism):
 def test_ready_with_wrong_credentials_shows_kafka_failed_saying_authentication_failed(settings, mechanism):
     settings.KAFKA_SASL_MECHANISM = mechanism
     settings.HEALTH_CHECK_TIMEOUT = 2.0
-    response = APIClient().get("/ready")
+    # The reason only to a caller with the metrics token (the public sees `"ok": false`).
+    settings.METRICS_TOKEN = "sasl-ready-token"
+    response = APIClient().get("/ready", headers={"Authorization": "Bearer sasl-ready-token"})
     assert response.status_code == 200  # the web needs the database and the queue, not Kafka
     body = response.json()
     assert body["failed"] == ["kafka"]

@@ -3,9 +3,12 @@ dependencies answer."""
 
 from __future__ import annotations
 
+import logging
+import os
 import subprocess
 import tomllib
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -16,9 +19,11 @@ from django.db import OperationalError, connections
 from rest_framework.test import APIClient
 
 from eventcapture import metrics
+from operations import health
 from operations.health import git_sha
 from tests.factories import SHIPPED_TOPICS
 from tests.ports import closed_port
+from tests.served import black_hole
 from tests.sso_tokens import sso_keys, sso_settings, sso_token
 
 INFO = "/api/v0/info"
@@ -152,37 +157,71 @@ def test_ready_answers_200_when_the_database_the_queue_and_kafka_answer():
         "needs": ["database", "queue"],
         "checks": {"database": {"ok": True}, "queue": {"ok": True}, "kafka": {"ok": True}},
     }
+    assert response["Cache-Control"] == "max-age=0, no-cache, no-store, must-revalidate, private"
 
 
 @pytest.mark.integration
 @pytest.mark.django_db
 @pytest.mark.usefixtures("kafka_down")
-def test_the_web_stays_ready_while_kafka_is_down_and_shows_it():
+def test_the_web_stays_ready_while_kafka_is_down_and_tells_the_public_only_that_it_failed():
     """The web accepts and queues events during a Kafka outage: a readiness probe must not take it
-    out of service then."""
+    out of service then. Why Kafka failed (its address, a SASL failure) is not the public's."""
     response = APIClient().get("/ready")
     assert response.status_code == 200
-    body = response.json()
-    assert body["status"] == "ready"
-    assert body["failed"] == ["kafka"]
-    assert body["checks"]["database"] == body["checks"]["queue"] == {"ok": True}
-    assert body["checks"]["kafka"]["ok"] is False
-    assert body["checks"]["kafka"]["error"].startswith("KafkaException: ")
+    assert response.json() == {
+        "status": "ready",
+        "needs": ["database", "queue"],
+        "checks": {"database": {"ok": True}, "queue": {"ok": True}, "kafka": {"ok": False}},
+        "failed": ["kafka"],
+    }
+    assert django_settings.KAFKA_BOOTSTRAP_SERVERS not in response.content.decode()
 
 
 @pytest.mark.integration
 @pytest.mark.django_db
-def test_ready_answers_503_naming_the_queue_when_redis_is_down(settings):
+@pytest.mark.usefixtures("kafka_down")
+def test_ready_tells_a_caller_with_the_metrics_token_why_kafka_failed(settings):
+    settings.METRICS_TOKEN = "probe-token"
+    response = APIClient().get("/ready", headers={"Authorization": "Bearer probe-token"})
+    assert response.status_code == 200
+    kafka = response.json()["checks"]["kafka"]
+    assert kafka["ok"] is False
+    assert kafka["error"].startswith("KafkaException: ")
+    assert response.json()["checks"]["queue"] == {"ok": True}
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
+@pytest.mark.usefixtures("kafka_down")
+def test_a_wrong_or_unset_metrics_token_shows_no_reason(settings):
+    settings.METRICS_TOKEN = "probe-token"
+    for headers in ({"Authorization": "Bearer not-the-token"}, {"Authorization": "Basic probe-token"}, {}):
+        assert APIClient().get("/ready", headers=headers).json()["checks"]["kafka"] == {"ok": False}
+    # No token set: no header unlocks the reasons, an empty bearer least of all.
+    settings.METRICS_TOKEN = ""
+    assert APIClient().get("/ready", headers={"Authorization": "Bearer "}).json()["checks"]["kafka"] == {"ok": False}
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
+def test_ready_answers_503_naming_the_queue_when_redis_is_down_and_debug_shows_why(settings):
     port = closed_port()
     settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{port}/15"
     response = APIClient().get("/ready")
     assert response.status_code == 503
-    body = response.json()
-    assert body["failed"] == ["queue"]
-    assert body["checks"]["queue"]["ok"] is False
-    assert body["checks"]["queue"]["error"].startswith("ConnectionError: ")
-    assert f"127.0.0.1:{port}" in body["checks"]["queue"]["error"]
-    assert body["checks"]["database"] == body["checks"]["kafka"] == {"ok": True}
+    assert response.json() == {
+        "status": "unavailable",
+        "needs": ["database", "queue"],
+        "checks": {"database": {"ok": True}, "queue": {"ok": False}, "kafka": {"ok": True}},
+        "failed": ["queue"],
+    }
+    assert str(port) not in response.content.decode()
+
+    settings.DEBUG = True
+    queue = APIClient().get("/ready").json()["checks"]["queue"]
+    assert queue["ok"] is False
+    assert queue["error"].startswith("ConnectionError: ")
+    assert f"127.0.0.1:{port}" in queue["error"]
 
 
 @pytest.mark.django_db
@@ -191,14 +230,87 @@ def test_ready_names_every_part_that_failed(settings, monkeypatch):
     settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{closed_port()}/15"
 
     def refuse(*args, **kwargs):
-        raise OperationalError("could not connect to server")
+        raise OperationalError("could not connect to server at db.internal:5432")
 
-    monkeypatch.setattr(connections["default"], "cursor", refuse)
+    # Every connection's, whichever thread probes the database.
+    monkeypatch.setattr(type(connections["default"]), "cursor", refuse)
     response = APIClient().get("/ready")
     assert response.status_code == 503
     body = response.json()
     assert body["failed"] == ["database", "queue", "kafka"]
-    assert body["checks"]["database"] == {"ok": False, "error": "OperationalError: could not connect to server"}
+    assert body["checks"] == {"database": {"ok": False}, "queue": {"ok": False}, "kafka": {"ok": False}}
+    assert "db.internal" not in response.content.decode()
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
+def test_the_reason_is_logged_once_when_a_dependency_fails_and_once_when_it_answers_again(
+    settings, monkeypatch, caplog
+):
+    monkeypatch.setattr(health, "RESULT_REUSE_SECONDS", 0.0)
+    working = settings.CELERY_BROKER_URL
+    port = closed_port()
+    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{port}/15"
+    caplog.set_level(logging.INFO, logger="operations.health")
+    for _ in range(3):
+        assert APIClient().get("/ready").status_code == 503
+    settings.CELERY_BROKER_URL = working
+    for _ in range(3):
+        assert APIClient().get("/ready").status_code == 200
+    lines = [record.getMessage() for record in caplog.records if "queue" in record.getMessage()]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("readiness: queue did not answer: ConnectionError: ")
+    assert f"127.0.0.1:{port}" in lines[0]
+    assert lines[1] == "readiness: queue answers again"
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
+def test_concurrent_readiness_calls_share_one_probe_of_a_frozen_redis(settings, monkeypatch):
+    monkeypatch.setattr(health, "RESULT_REUSE_SECONDS", 0.0)
+    settings.HEALTH_CHECK_TIMEOUT = 1.0
+    with black_hole() as frozen:
+        settings.CELERY_BROKER_URL = f"redis://{frozen.address}/0"
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            readiness = list(pool.map(lambda _: health.readiness_get(), range(20)))
+        connections_made = frozen.accepted
+    assert {r.ready for r in readiness} == {False}
+    assert {r.checks["queue"].ok for r in readiness} == {False}
+    # Twenty calls at once, one probe in flight: one connection, not twenty.
+    assert connections_made == 1
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
+def test_a_process_keeps_one_redis_pool_and_one_kafka_admin_client_for_its_probes(monkeypatch):
+    monkeypatch.setattr(health, "RESULT_REUSE_SECONDS", 0.0)
+    for _ in range(3):
+        assert health.readiness_get().ready
+    assert len(health._clients.redis) == 1
+    admin, _ = health.kafka_admin(timeout=django_settings.HEALTH_CHECK_TIMEOUT)
+    assert health.kafka_admin(timeout=django_settings.HEALTH_CHECK_TIMEOUT)[0] is admin
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
+def test_a_forked_child_builds_its_own_clients_and_probes():
+    assert health.readiness_get().ready
+    assert health._clients.kafka is not None
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child (as a gunicorn worker is): nothing of the parent's; its own probes answer
+        try:
+            os.close(read)
+            fresh = health._clients.kafka is None and not health._clients.redis and not health._probes.probes
+            ready = health.readiness_get(needs=health.WORKER_NEEDS).ready
+            os.write(write, b"%d%d" % (fresh, ready))
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as answer:
+        result = answer.read()
+    os.waitpid(pid, 0)
+    assert result == b"11"
 
 
 def test_ready_refuses_a_post_with_405():
@@ -238,11 +350,17 @@ def test_the_workers_ready_answers_200_when_the_queue_and_kafka_answer(worker_ex
 @pytest.mark.integration
 @pytest.mark.django_db
 @pytest.mark.usefixtures("kafka_down")
-def test_the_worker_is_unavailable_while_kafka_is_down_and_the_web_is_not(worker_exporter):
+def test_the_worker_is_unavailable_while_kafka_is_down_and_the_web_is_not(worker_exporter, settings):
     response = requests.get(f"{worker_exporter}/ready", timeout=10)
     assert response.status_code == 503
-    body = response.json()
-    assert body["status"] == "unavailable"
-    assert body["failed"] == ["kafka"]
-    assert body["checks"]["kafka"]["error"].startswith("KafkaException: ")
+    assert response.json() == {
+        "status": "unavailable",
+        "needs": ["queue", "kafka"],
+        "checks": {"database": {"ok": True}, "queue": {"ok": True}, "kafka": {"ok": False}},
+        "failed": ["kafka"],
+    }
     assert APIClient().get("/ready").status_code == 200
+    # The metrics token shows why, as on the web's /ready.
+    settings.METRICS_TOKEN = "worker-token"
+    detailed = requests.get(f"{worker_exporter}/ready", headers={"Authorization": "Bearer worker-token"}, timeout=10)
+    assert detailed.json()["checks"]["kafka"]["error"].startswith("KafkaException: ")
