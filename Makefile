@@ -99,7 +99,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
-	SECRET_KEY=lint $(BIN)/python manage.py makemigrations --check --dry-run
+	DEBUG=true SECRET_KEY=lint $(BIN)/python manage.py makemigrations --check --dry-run
 
 openapi: $(VENV)/.installed
 	scripts/openapi
