@@ -2,9 +2,10 @@
 
 Its lines are in ``LOG_FORMAT`` and name request ids (eventcapture/logs.py): Celery sets up the
 worker's logging itself (its format, ``--loglevel``, the root logger taken over), then hands its
-handlers over here. It also wires the worker's metrics (eventcapture/metrics.py): the HTTP exporter started once in the
-worker's main process when it is ready, task retries counted, and pool processes marked dead when
-they exit.
+handlers over here. A worker refuses to start with settings unsafe for production
+(eventcapture/guards.py), as the web does. It also wires the worker's metrics
+(eventcapture/metrics.py): the HTTP exporter started once in the worker's main process when it
+is ready, task retries counted, and pool processes marked dead when they exit.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from celery.signals import (
     after_setup_logger,
     after_setup_task_logger,
     task_retry,
+    worker_init,
     worker_process_shutdown,
     worker_ready,
 )
@@ -55,6 +57,20 @@ register(
 app = Celery("eventcapture")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_init.connect
+def _production_guards(**_: Any) -> None:
+    # Sent by every worker as it is built, before it connects to anything. Celery logs an exception
+    # of a signal handler and goes on: SystemExit, which it lets through, is what stops the worker.
+    from django.core.exceptions import ImproperlyConfigured
+
+    from eventcapture.guards import production_guards
+
+    try:
+        production_guards()
+    except ImproperlyConfigured as error:
+        raise SystemExit(f"{type(error).__module__}.{type(error).__name__}: {error}") from error
 
 
 @after_setup_logger.connect

@@ -9,8 +9,8 @@ class EventsConfig(AppConfig):
     verbose_name = "Event ingestion"
 
     def ready(self) -> None:
-        from events.checks import load_testing_check, sso_keys_check, trusted_proxies_check
+        from events.checks import production_settings_check, sso_keys_check, trusted_proxies_check
 
         checks.register(sso_keys_check)
         checks.register(trusted_proxies_check)
-        checks.register(load_testing_check)
+        checks.register(production_settings_check)

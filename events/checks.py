@@ -1,5 +1,7 @@
 """System checks of the ingestion settings: run by `manage.py check`, `migrate` and `runserver`,
-so a deployment with an unusable SSO key or proxy list stops before it serves a request."""
+so a deployment with an unusable SSO key or proxy list stops before it serves a request. The
+production guards (eventcapture/guards.py) run where the web and the worker start; their check here
+reports the same problems."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from django.conf import settings
 from django.core import checks
 
 from eventcapture.client_address import trusted_proxies_parse
+from eventcapture.guards import settings_problems
 from events.sso import ENCRYPTION_KEY_BYTES, encryption_keys_read, signature_keys_read
 
 
@@ -85,15 +88,8 @@ def trusted_proxies_check(**kwargs: Any) -> list[checks.CheckMessage]:
     return errors
 
 
-def load_testing_check(**kwargs: Any) -> list[checks.CheckMessage]:
-    """The load-test header names the user of a request: only ever for a development service."""
-    if settings.LOADTESTING_ACTIVE and not settings.DEBUG:
-        return [
-            checks.Error(
-                "LOADTESTING_ACTIVE is on while DEBUG is off: any client could name the user of its events "
-                "in the LoadTest-Client-UUID header.",
-                hint="Turn LOADTESTING_ACTIVE off in production; it is for load tests of a DEBUG service.",
-                id="events.E004",
-            )
-        ]
-    return []
+def production_settings_check(**kwargs: Any) -> list[checks.CheckMessage]:
+    """What the web and the worker refuse to start with when DEBUG is off (eventcapture/guards.py:
+    LOADTESTING_ACTIVE is events.E004), reported here too, so that `manage.py check` names them
+    before anything is deployed."""
+    return [checks.Error(problem.message, hint=problem.hint, id=problem.id) for problem in settings_problems()]

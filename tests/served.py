@@ -78,7 +78,7 @@ def service_env(*, tmp_path: Path, **overrides: str) -> dict[str, str]:
     env = {name: value for name, value in os.environ.items() if name != "PROMETHEUS_MULTIPROC_DIR"}
     env |= {
         "DJANGO_SETTINGS_MODULE": "eventcapture.settings",
-        "SECRET_KEY": "served-test-only-not-a-secret",
+        "SECRET_KEY": "served-test-only-not-a-secret-but-long-enough-for-the-guards",
         "DEBUG": "false",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'served.sqlite3'}",
         "SESSION_COOKIE_SECURE": "false",

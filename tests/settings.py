@@ -5,7 +5,11 @@ from __future__ import annotations
 import os
 import uuid
 
-os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
+# Long enough for the production guards (eventcapture/guards.py), which the suite's workers and
+# servers run with DEBUG off as production does.
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-long-enough-for-the-production-guards")
+# The origin the suite's browser requests come from (by default no origin is allowed).
+os.environ.setdefault("CORS_ALLOWED_ORIGIN_REGEXES", r"^https://openstax\.org$")
 # A Redis database of its own, so tests never consume tasks queued by `make run`.
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("REGISTRY_CACHE_SECONDS", "0")

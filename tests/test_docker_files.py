@@ -21,6 +21,10 @@ import pytest
 import yaml
 from django.conf import settings
 
+# docker-compose is a tool beyond the virtualenv, which most of these drive (docs/development.md,
+# Tests): `make test` installs it, `make test-unit` leaves the module out.
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker" / "compose.yml"
 DOCKERFILE = ROOT / "docker" / "Dockerfile"

@@ -43,7 +43,7 @@ def test_sigterm_to_make_runs_process_group_stops_everything_it_started(tmp_path
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "eventcapture.settings",
-        "SECRET_KEY": "run-script-test-key",
+        "SECRET_KEY": "run-script-test-key-long-enough-for-the-production-guards",
         "STACK_DIR": str(stack_dir),
         "KAFKA_PORT": str(kafka_port),
         "KAFKA_CONTROLLER_PORT": str(controller_port),

@@ -1,12 +1,21 @@
-"""CORS: browsers on OpenStax origins may call /api/ with cookies; other origins get no grant."""
+"""CORS: browsers may call /api/ with cookies from the configured origins only. By default none
+(production trusts no site by accident); with DEBUG on, pages on this machine; the OpenStax sites'
+patterns are a documented example (docs/configuration.md), tested here as a deployment would set them."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import subprocess
+import sys
+
 import pytest
-from django.core.exceptions import ImproperlyConfigured
 from rest_framework.test import APIClient
 
-from eventcapture.settings import _regex_list
+from eventcapture.env import Env
+from eventcapture.settings import DEVELOPMENT_CORS_ORIGIN_REGEXES
+from tests.eventcapture.production_env import CHECKOUT_ENV_OVERRIDES, ROOT
 
 ALLOWED = [
     "https://openstax.org",
@@ -14,9 +23,6 @@ ALLOWED = [
     "https://a.b.openstax.org",
     "https://rex-web.herokuapp.com",
     "https://rex-web-issue-123-abc.herokuapp.com",
-    "http://localhost",
-    "http://localhost:3000",
-    "https://localhost:8443",
 ]
 REFUSED = [
     "http://openstax.org",
@@ -25,10 +31,43 @@ REFUSED = [
     "https://openstax.org:8443",
     "https://other-app.herokuapp.com",
     "https://rex-web.herokuapp.com.evil.example",
-    "http://localhost.evil.example",
+    # Pages on the machine of whoever opens them: allowed only with DEBUG on.
+    "http://localhost",
+    "http://localhost:3000",
+    "https://localhost:8443",
     "http://127.0.0.1:3000",
     "null",
 ]
+DEVELOPMENT_ALLOWED = [
+    "http://localhost",
+    "http://localhost:3000",
+    "https://localhost:8443",
+    "http://127.0.0.1:8000",
+    "http://[::1]:5173",
+]
+DEVELOPMENT_REFUSED = [
+    "http://localhost.evil.example",
+    "http://127.0.0.1.nip.io",
+    "https://openstax.org",
+    "http://localhost:3000/x",
+]
+
+
+def documented_example() -> list[str]:
+    """The OpenStax sites' patterns as docs/configuration.md gives them, read as the settings read them."""
+    text = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    match = re.search(r"^CORS_ALLOWED_ORIGIN_REGEXES=(.+)$", text.split("### Browser origins (CORS)", 1)[1], re.M)
+    assert match is not None, "docs/configuration.md has no CORS example"
+    os.environ["EVENTCAPTURE_TEST_ORIGINS"] = match.group(1)
+    try:
+        return Env().pattern_list("EVENTCAPTURE_TEST_ORIGINS", default=[])
+    finally:
+        del os.environ["EVENTCAPTURE_TEST_ORIGINS"]
+
+
+@pytest.fixture(autouse=True)
+def openstax_origins(settings) -> None:
+    settings.CORS_ALLOWED_ORIGIN_REGEXES = documented_example()
 
 
 def preflight(origin: str, path: str = "/api/v0/events"):
@@ -112,21 +151,52 @@ def test_the_allowed_origins_follow_the_setting(settings):
     assert "Access-Control-Allow-Origin" not in preflight("https://openstax.org")
 
 
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        (r"^https://a\.org$, ^https://b\.org$", [r"^https://a\.org$", r"^https://b\.org$"]),
-        (r'["^https://a\\.org$", "^https://(x|y){1,2}\\.org$"]', [r"^https://a\.org$", r"^https://(x|y){1,2}\.org$"]),
-        ("", ["default"]),
-    ],
-)
-def test_the_origin_setting_is_a_comma_separated_list_or_a_json_array(monkeypatch, raw, expected):
-    monkeypatch.setenv("TEST_ORIGINS", raw)
-    assert _regex_list("TEST_ORIGINS", default=["default"]) == expected
+# --- The defaults --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("raw", ["^https://(unclosed$", '["^a$", 7]', "[not json"])
-def test_an_invalid_origin_setting_stops_start_up(monkeypatch, raw):
-    monkeypatch.setenv("TEST_ORIGINS", raw)
-    with pytest.raises(ImproperlyConfigured):
-        _regex_list("TEST_ORIGINS", default=[])
+PRINT_CORS_SETTING = "import json, eventcapture.settings as s; print(json.dumps(s.CORS_ALLOWED_ORIGIN_REGEXES))"
+
+
+def cors_setting(**variables: str) -> list[str]:
+    """CORS_ALLOWED_ORIGIN_REGEXES as a process started with these variables has it."""
+    result = subprocess.run(
+        [sys.executable, "-c", PRINT_CORS_SETTING],
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"], **CHECKOUT_ENV_OVERRIDES, "SECRET_KEY": "cors-test-key", **variables},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return list(json.loads(result.stdout))
+
+
+def test_by_default_a_production_service_allows_no_origin():
+    assert cors_setting(DEBUG="false") == []
+
+
+def test_with_debug_on_pages_on_this_machine_are_allowed_besides_the_configured_origins():
+    assert cors_setting(DEBUG="true") == DEVELOPMENT_CORS_ORIGIN_REGEXES
+    assert cors_setting(DEBUG="true", CORS_ALLOWED_ORIGIN_REGEXES=r"^https://app\.example\.org$") == [
+        r"^https://app\.example\.org$",
+        *DEVELOPMENT_CORS_ORIGIN_REGEXES,
+    ]
+
+
+def test_with_no_origin_configured_even_openstax_gets_no_grant(settings):
+    settings.CORS_ALLOWED_ORIGIN_REGEXES = []
+    assert "Access-Control-Allow-Origin" not in preflight("https://openstax.org")
+    assert "Access-Control-Allow-Origin" not in preflight("http://localhost:3000")
+
+
+@pytest.mark.parametrize("origin", DEVELOPMENT_ALLOWED)
+def test_the_development_origins_are_this_machines_pages(settings, origin):
+    settings.CORS_ALLOWED_ORIGIN_REGEXES = DEVELOPMENT_CORS_ORIGIN_REGEXES
+    assert preflight(origin)["Access-Control-Allow-Origin"] == origin
+
+
+@pytest.mark.parametrize("origin", DEVELOPMENT_REFUSED)
+def test_the_development_origins_are_no_other_pages(settings, origin):
+    settings.CORS_ALLOWED_ORIGIN_REGEXES = DEVELOPMENT_CORS_ORIGIN_REGEXES
+    assert "Access-Control-Allow-Origin" not in preflight(origin)

@@ -1,10 +1,10 @@
-"""Production guards: `check --deploy` is clean with the environment docs/configuration.md documents, secrets
+"""Production settings: `check --deploy` is clean with the environment docs/configuration.md documents, `check`
+names every setting the web and the worker would refuse (tests/eventcapture/test_guards.py), secrets
 are read literally or from files, and load-test identities never reach production."""
 
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import subprocess
 import sys
@@ -17,25 +17,15 @@ from django.test import RequestFactory
 
 from eventcapture.settings import secret
 from events.identity import LOAD_TEST_HEADER, identity_from_request
+from tests.eventcapture.production_env import CHECKOUT_ENV_OVERRIDES, ROOT, documented_production_environment
 
-ROOT = Path(__file__).resolve().parents[2]
 USER = "0e4c0a4e-7c1e-4a6b-9a55-3f0e7c6b2f10"
-
-
-def documented_production_environment() -> dict[str, str]:
-    readme = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
-    block = re.search(
-        r"<!-- production environment: start -->\n```sh\n(.*?)```\n<!-- production environment: end -->", readme, re.S
-    )
-    assert block is not None, "the production environment block of docs/configuration.md is missing"
-    pairs = [line.split("=", 1) for line in block.group(1).splitlines() if line and not line.startswith("#")]
-    return {name: value for name, value in pairs}
 
 
 def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     # Only what a production host would have: no test settings, and the checkout's .env (read by
     # settings for what the environment leaves unset) overridden where it matters.
-    base = {"PATH": os.environ["PATH"], "SECRET_KEY": ""}
+    base = {"PATH": os.environ["PATH"], **CHECKOUT_ENV_OVERRIDES}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
@@ -80,6 +70,37 @@ def test_load_testing_without_debug_stops_start_up(tmp_path):
     result = manage("check", env={"DEBUG": "false", "SECRET_KEY_FILE": str(key_file), "LOADTESTING_ACTIVE": "true"})
     assert result.returncode != 0
     assert "events.E004" in result.stderr
+
+
+def test_check_names_every_setting_the_web_and_the_worker_would_refuse():
+    result = manage(
+        "check",
+        env={
+            "DEBUG": "false",
+            "SECRET_KEY": "too-short",
+            "SECRET_KEY_FALLBACKS": "old-and-short",
+            "ALLOWED_HOSTS": "*",
+            "TRUSTED_PROXIES": "0.0.0.0/0",
+            "CORS_ALLOWED_ORIGIN_REGEXES": ".*",
+            "LOADTESTING_ACTIVE": "yes",
+        },
+    )
+    assert result.returncode != 0
+    for check_id, variable in [
+        ("events.E004", "LOADTESTING_ACTIVE"),
+        ("eventcapture.E001", "SECRET_KEY is shorter than 50 characters"),
+        ("eventcapture.E002", "SECRET_KEY_FALLBACKS"),
+        ("eventcapture.E003", "ALLOWED_HOSTS"),
+        ("eventcapture.E004", "TRUSTED_PROXIES"),
+        ("eventcapture.E006", "CORS_ALLOWED_ORIGIN_REGEXES"),
+    ]:
+        assert f"({check_id}) {variable}" in result.stderr, result.stderr
+    assert "too-short" not in result.stderr
+
+
+def test_check_is_clean_of_production_guards_with_debug_on():
+    result = manage("check", env={"DEBUG": "true", "ALLOWED_HOSTS": "*", "LOADTESTING_ACTIVE": "true"})
+    assert result.returncode == 0, result.stderr
 
 
 def test_load_testing_is_allowed_with_debug(settings):

@@ -181,6 +181,8 @@ def test_a_scrape_still_answers_without_pending_dead_letters_when_the_database_c
     assert f"# TYPE {PENDING} " not in body
 
 
+# The rest of the scrape it checks includes the queue depth, read from Redis.
+@pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_a_scrape_answers_without_pending_dead_letters_when_their_table_is_locked(settings):
     # Another connection holds the table (PostgreSQL) or the whole file (SQLite): the query gives up
