@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -27,9 +28,21 @@ ROOT = Path(__file__).resolve().parents[2]
 PROJECT = os.environ.get("COMPOSE_TEST_PROJECT", "eventcapture-compose-test")
 COMPOSE_FILES = ("docker/compose.yml", "docker/compose.local.yml")
 KAFKA3_FILE = "docker/compose.kafka3.yml"
-# Ports on the host's loopback, away from `make run`'s (8000, 9092-9094).
-PROXY_PORT = int(os.environ.get("COMPOSE_TEST_PROXY_PORT", "18443"))
-KAFKA_PORTS = tuple(int(port) for port in os.environ.get("COMPOSE_TEST_KAFKA_PORTS", "39092,39093,39094").split(","))
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports of the host's loopback nothing listens on now (the kernel's choice), for the proxy and
+    the brokers' host listeners: fixed ones may be taken by `make run` or another test run."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 PYTHON_IMAGE = "eventcapture-local/python:bookworm"
 KAFKA_IMAGE = "eventcapture-local/kafka:4.1.1"
 # Low enough that a burst of one client is refused within a second, while another is not.
@@ -104,7 +117,8 @@ class Stack:
         )
         self.compose_variables = self.workdir / "compose.env"
         self.compose_variables.write_text("")
-        self.base_url = f"https://localhost:{PROXY_PORT}"
+        self.proxy_port, *self.kafka_ports = free_ports(4)
+        self.base_url = f"https://localhost:{self.proxy_port}"
         self.admin_password = uuid.uuid4().hex
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -113,10 +127,10 @@ class Stack:
             "SECRET_KEY": uuid.uuid4().hex + uuid.uuid4().hex,
             "EVENTCAPTURE_ENV_FILE": str(self.settings_file),
             "PROXY_CERT_DIR": str(self.certs),
-            "PROXY_PORT": str(PROXY_PORT),
-            "KAFKA_HOST_PORT": str(KAFKA_PORTS[0]),
-            "KAFKA_2_HOST_PORT": str(KAFKA_PORTS[1]),
-            "KAFKA_3_HOST_PORT": str(KAFKA_PORTS[2]),
+            "PROXY_PORT": str(self.proxy_port),
+            "KAFKA_HOST_PORT": str(self.kafka_ports[0]),
+            "KAFKA_2_HOST_PORT": str(self.kafka_ports[1]),
+            "KAFKA_3_HOST_PORT": str(self.kafka_ports[2]),
             "KAFKA_IMAGE": KAFKA_IMAGE,
             "ALLOWED_HOSTS": "localhost,proxy",
             "CSRF_TRUSTED_ORIGINS": self.base_url,
@@ -207,7 +221,7 @@ class Stack:
     # --- Kafka, read from the host ------------------------------------------------------------
 
     def bootstrap(self) -> str:
-        ports = KAFKA_PORTS if self.kafka3 else KAFKA_PORTS[:1]
+        ports = self.kafka_ports if self.kafka3 else self.kafka_ports[:1]
         return ",".join(f"127.0.0.1:{port}" for port in ports)
 
     def records(self, ids: Iterable[str], *, timeout: float = 120) -> dict[str, Record]:
