@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install test-tools xapi-client examples promtool run test test-postgres test-unit drills services services-down services-status lint format bench bench-pinned bench-smoke clean openapi clients image
+.PHONY: help install test-tools xapi-client examples promtool run test test-postgres test-unit drills services services-down services-status lint format bench bench-pinned bench-smoke clean openapi clients image images-local compose-test
 
 help:
 	@echo "make run              the service with Kafka, Redis, worker and web on 127.0.0.1:8000"
@@ -22,6 +22,10 @@ help:
 	@echo "make bench-pinned     the pinned mode only (the shared table in docs/benchmarks.md stays as it was)"
 	@echo "make image            build the image of docker/compose.yml (eventcapture:local) with this checkout's"
 	@echo "                      version and commit (needs Docker)"
+	@echo "make images-local     every image of docker/compose.local.yml built from Debian's packages and Maven"
+	@echo "                      Central's Kafka jars (debootstrap; no registry of images needed), and the service's image"
+	@echo "make compose-test     the compose stack run for real behind its TLS proxy, scaled out, with faults"
+	@echo "                      (starts dockerd when none runs; tests/compose/)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -125,13 +129,23 @@ bench-smoke: install
 	scripts/bench --smoke
 
 # The image docker/compose.yml runs (needs Docker), labelled with pyproject.toml's version and this
-# checkout's commit, which /api/v0/info then reports. `docker compose -f docker/compose.yml up`
+# checkout's commit, which /api/v0/info then reports. BASE_IMAGE=... builds on another Python 3.11 image
+# (docker/Dockerfile). `docker compose -f docker/compose.yml up`
 # uses it as it is (without --build).
 IMAGE ?= eventcapture:local
 image:
-	docker build -f docker/Dockerfile -t $(IMAGE) \
+	docker build -f docker/Dockerfile -t $(IMAGE) $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) \
 	  --build-arg VERSION="$$($(PYTHON) -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')" \
 	  --build-arg GIT_SHA="$$(git rev-parse HEAD)" .
+
+# The images of docker/compose.local.yml, from Debian's packages (debootstrap, docker import) and the
+# Kafka jars of `scripts/stack fetch`; kept once built (scripts/images-local --force rebuilds them).
+images-local: install
+	scripts/images-local
+
+# docker/compose.yml run for real: up, through the TLS proxy, faults, scale-out, down and up again.
+compose-test: install
+	scripts/compose-test
 
 format: $(VENV)/.installed
 	$(BIN)/ruff format .

@@ -1,8 +1,10 @@
 """docker/: the compose stack validates, wires web and worker to its own Kafka, Redis and PostgreSQL,
-takes the operator's settings from an env file, pins its images, offers Kafka and a Kafka UI to the
-host on loopback, and uses only documented settings; the image has a healthcheck and carries its
-version and commit. No services needed: `docker-compose config` (Debian's package, which CI installs)
-resolves the file as compose would run it; there is no Docker engine here, so nothing is built."""
+takes the operator's settings from an env file, pins its images, puts the web behind its TLS proxy,
+offers Kafka and a Kafka UI to the host on loopback, and uses only documented settings; the image has
+a healthcheck, carries its version and commit and builds on the base it is given; the override
+files (local images, three brokers) resolve with it. No services needed: `docker-compose config`
+(Debian's package, which CI installs) resolves the files as compose would run them; nothing is
+built or run here (`make compose-test` does, tests/compose/)."""
 
 from __future__ import annotations
 
@@ -27,6 +29,9 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker" / "compose.yml"
+LOCAL_FILE = ROOT / "docker" / "compose.local.yml"
+KAFKA3_FILE = ROOT / "docker" / "compose.kafka3.yml"
+NGINX_CONF = ROOT / "docker" / "nginx" / "eventcapture.conf"
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 DOCKER_README = ROOT / "docker" / "README.md"
 ENV_EXAMPLE = ROOT / ".env.example"
@@ -34,6 +39,7 @@ APP_SERVICES = ("web", "worker")
 # The services that run the project's image (built here, so not pinned to a registry's tag).
 IMAGE_SERVICES = ("init", "web", "worker")
 UI = "kafka-ui"
+PROXY = "proxy"
 # A setting in .env.example, commented out or not: `NAME=value` or `# NAME=value`.
 ENV_EXAMPLE_NAME = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=", re.MULTILINE)
 # A variable compose substitutes: `$NAME` or `${NAME...}`; `$$` is a literal `$` for the container.
@@ -63,14 +69,16 @@ HOST_ADDRESSES = {
 }
 
 
-def _compose(*args: str, env: dict[str, str], env_file: Path) -> subprocess.CompletedProcess[str]:
+def _compose(
+    *args: str, env: dict[str, str], env_file: Path, files: tuple[Path, ...] = (COMPOSE_FILE,)
+) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("docker-compose")
     if binary is None:
         pytest.fail("the docker-compose client is missing: apt-get install docker-compose (CI installs it)")
     # An empty --env-file: a stray docker/.env must not change the outcome. Only the variables given
     # reach compose, not those of the shell running the tests.
     return subprocess.run(
-        [binary, "--env-file", str(env_file), "-f", str(COMPOSE_FILE), *args],
+        [binary, "--env-file", str(env_file), *(f"--file={file}" for file in files), *args],
         cwd=ROOT,
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
         capture_output=True,
@@ -96,10 +104,13 @@ def settings_env_file(tmp_path: Path) -> Path:
     return _write_env(tmp_path / "operator.env", {**OPERATOR_SETTINGS, **HOST_ADDRESSES})
 
 
-def _resolved(*, env_file: Path, tmp_path: Path, **variables: str) -> dict[str, Any]:
-    """The compose file as compose runs it, with `env_file` as the operator's settings file."""
+def _resolved(
+    *, env_file: Path, tmp_path: Path, files: tuple[Path, ...] = (COMPOSE_FILE,), **variables: str
+) -> dict[str, Any]:
+    """The compose file (with `files` over it) as compose runs it, with `env_file` as the operator's
+    settings file."""
     env = {"SECRET_KEY": "test-only-compose-secret", "EVENTCAPTURE_ENV_FILE": str(env_file), **variables}
-    result = _compose("config", env=env, env_file=_write_env(tmp_path / "compose-variables.env", {}))
+    result = _compose("config", env=env, env_file=_write_env(tmp_path / "compose-variables.env", {}), files=files)
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load(result.stdout)
     assert isinstance(config, dict)
@@ -203,8 +214,8 @@ def test_the_compose_file_refuses_to_run_without_a_secret_key(empty_env_file):
     assert "set SECRET_KEY" in result.stderr
 
 
-def test_the_stack_has_kafka_redis_postgres_init_web_and_worker(compose):
-    assert {"kafka", "redis", "postgres", "init", "web", "worker"} <= set(compose["services"])
+def test_the_stack_has_kafka_redis_postgres_init_web_worker_and_the_proxy(compose):
+    assert {"kafka", "redis", "postgres", "init", "web", "worker", PROXY} <= set(compose["services"])
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
@@ -244,8 +255,11 @@ def test_redis_keeps_the_queue_in_an_append_only_file_on_a_volume(compose):
     assert any(str(volume).endswith(":/data") for volume in redis.get("volumes", []))
 
 
-def test_the_web_port_is_published_on_loopback_only(compose):
-    assert [str(port) for port in _service(compose, "web")["ports"]] == ["127.0.0.1:8000:8000"]
+def test_only_the_proxy_publishes_the_web_on_loopback_and_neither_web_nor_worker_publish_a_port(resolved):
+    # The worker's metrics and readiness (9808) stay inside the stack; the web scales out behind the proxy.
+    assert _published(_service(resolved, "web")) == []
+    assert _published(_service(resolved, "worker")) == []
+    assert _published(_service(resolved, PROXY)) == [("127.0.0.1", 8443, 443)]
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
@@ -267,7 +281,7 @@ def test_every_variable_compose_substitutes_for_web_and_worker_is_documented(com
     assert undocumented == set()
 
 
-@pytest.mark.parametrize("name", ["kafka", "redis", "postgres", UI])
+@pytest.mark.parametrize("name", ["kafka", "redis", "postgres", UI, PROXY])
 def test_every_variable_compose_substitutes_for_the_other_services_is_documented(compose, name):
     substituted = set(SUBSTITUTED_NAME.findall(json.dumps(_service(compose, name))))
     readme = DOCKER_README.read_text()
@@ -286,6 +300,7 @@ def test_exact_tags_count_as_pinned_and_moving_ones_do_not():
     pinned = [
         "apache/kafka:4.1.1",
         "ghcr.io/kafbat/kafka-ui:v1.5.0",
+        "nginx:1.28.0",
         "python:3.11.15-slim",
         "postgres:15.18",
         "redis@sha256:" + "0" * 64,
@@ -299,15 +314,33 @@ def test_exact_tags_count_as_pinned_and_moving_ones_do_not():
 def test_every_image_the_stack_pulls_is_pinned_to_an_exact_release(resolved):
     pulled = {name: service["image"] for name, service in resolved["services"].items() if name not in IMAGE_SERVICES}
 
-    assert set(pulled) >= {"kafka", "redis", "postgres", UI}
+    assert set(pulled) >= {"kafka", "redis", "postgres", UI, PROXY}
     assert {name: image for name, image in pulled.items() if not _is_pinned(image)} == {}
 
 
-def test_the_images_the_dockerfile_builds_from_are_pinned_to_an_exact_release():
+def _default_base_images() -> list[str]:
+    """The images of the Dockerfile's FROMs, a build argument given before the first as its default."""
+    text = DOCKERFILE.read_text()
+    defaults = dict(re.findall(r"^ARG\s+(\w+)=(\S+)$", text.split("\nFROM ", 1)[0], re.MULTILINE))
     bases = [instruction.split()[0] for instruction in _dockerfile_instructions("FROM")]
+    return [re.sub(r"\$\{(\w+)\}", lambda match: defaults[match.group(1)], base) for base in bases]
+
+
+def test_the_images_the_dockerfile_builds_from_are_pinned_to_an_exact_release():
+    bases = _default_base_images()
 
     assert bases
     assert [image for image in bases if not _is_pinned(image)] == []
+
+
+def test_both_stages_build_from_the_base_image_argument_the_official_python_by_default():
+    bases = [instruction.split()[0] for instruction in _dockerfile_instructions("FROM")]
+    text = DOCKERFILE.read_text()
+
+    assert bases == ["${BASE_IMAGE}", "${BASE_IMAGE}"]
+    assert _default_base_images() == ["python:3.11.15-slim", "python:3.11.15-slim"]
+    # Debian's Python (the local base) has python3 only; the virtualenv has python.
+    assert "RUN python3 -m venv /opt/venv" in text
 
 
 @pytest.mark.parametrize("name", IMAGE_SERVICES)
@@ -427,12 +460,28 @@ def test_kafka_has_a_listener_for_the_host_published_on_loopback(tmp_path, empty
     assert _published(kafka) == [("127.0.0.1", 39092, bound[host_listener][1])]
 
 
-def test_init_does_not_run_the_webs_healthcheck_and_the_worker_has_its_own(resolved):
+def test_init_does_not_run_the_webs_healthcheck_and_the_worker_checks_its_readiness(resolved):
     init = _service(resolved, "init")["healthcheck"]
     worker = _service(resolved, "worker")["healthcheck"]
+    program, flag, code = worker["test"][1:]
 
     assert init.get("disable") is True or init.get("test") == ["NONE"]
-    assert "inspect ping" in " ".join(worker["test"])
+    # The worker's /ready (operations/health.py, worker_readiness_response) beside its metrics on 9808.
+    assert (worker["test"][0], program, flag) == ("CMD", "python", "-c")
+    compile(code, "worker healthcheck", "exec")
+    assert "http://127.0.0.1:9808/ready" in code
+    assert "WORKER_METRICS_HOST=0.0.0.0" in " ".join(_command(_service(resolved, "worker")))
+
+
+def test_every_service_but_init_has_a_healthcheck(resolved):
+    unchecked = [
+        name
+        for name, service in resolved["services"].items()
+        if name not in ("init", "web") and not (service.get("healthcheck") or {}).get("test")
+    ]
+
+    # The web's is the image's (HEALTHCHECK, below).
+    assert unchecked == []
 
 
 def test_the_image_has_a_healthcheck_on_the_webs_ping():
@@ -520,3 +569,179 @@ def test_the_image_reports_its_version_and_the_commit_it_was_built_with(tmp_path
     assert _reported_version_and_commit(app, GIT_SHA="0123abcd") == [version, "0123abcd"]
     # Built without GIT_SHA: the version still, and no commit to find.
     assert _reported_version_and_commit(app) == [version, "unknown"]
+
+
+# --- the proxy -----------------------------------------------------------------------------------
+
+
+def _networks(service: dict[str, Any]) -> set[str]:
+    networks = service.get("networks") or ["default"]
+    return set(networks)
+
+
+def test_the_web_believes_forwarded_addresses_only_from_the_proxys_internal_network(resolved):
+    web = _service(resolved, "web")
+    environment = _environment(web)
+    edge = resolved["networks"]["edge"]
+    (subnet,) = [config["subnet"] for config in edge["ipam"]["config"]]
+    on_edge = {name for name, service in resolved["services"].items() if "edge" in _networks(service)}
+
+    assert environment["TRUSTED_PROXIES"] == subnet
+    # Internal: no gateway of the host's in it, so no client can be one of the "proxies".
+    assert edge["internal"] is True
+    assert on_edge == {"web", PROXY}
+    assert "edge" not in _networks(_service(resolved, "worker"))
+    assert environment["SECURE_PROXY_SSL_HEADER"] == "HTTP_X_FORWARDED_PROTO,https"
+    assert environment["CSRF_TRUSTED_ORIGINS"] == "https://localhost:8443"
+
+
+def test_the_proxy_subnet_and_public_origin_follow_the_stacks_variables(tmp_path, empty_env_file):
+    resolved = _resolved(
+        env_file=empty_env_file,
+        tmp_path=tmp_path,
+        PROXY_SUBNET="10.99.0.0/24",
+        CSRF_TRUSTED_ORIGINS="https://events.example.org",
+        PROXY_PORT="443",
+        PROXY_ADDRESS="192.0.2.10",
+    )
+    web = _environment(_service(resolved, "web"))
+
+    assert web["TRUSTED_PROXIES"] == "10.99.0.0/24"
+    assert resolved["networks"]["edge"]["ipam"]["config"] == [{"subnet": "10.99.0.0/24"}]
+    assert web["CSRF_TRUSTED_ORIGINS"] == "https://events.example.org"
+    assert _published(_service(resolved, PROXY)) == [("192.0.2.10", 443, 443)]
+
+
+def test_the_proxy_terminates_tls_and_passes_on_the_client_the_scheme_and_the_request_id():
+    text = NGINX_CONF.read_text()
+    headers = dict(re.findall(r"^\s*proxy_set_header\s+(\S+)\s+(.+?);", text, re.MULTILINE))
+
+    assert re.search(r"^\s*listen 443 ssl", text, re.MULTILINE)
+    assert "ssl_certificate /etc/nginx/certs/tls.crt;" in text
+    assert "ssl_certificate_key /etc/nginx/certs/tls.key;" in text
+    # The address the proxy saw, not a chain the client could have started.
+    assert headers["X-Forwarded-For"] == "$remote_addr"
+    assert headers["X-Forwarded-Proto"] == "https"
+    assert headers["Host"] == "$http_host"
+    assert headers["X-Request-ID"] == "$eventcapture_request_id"
+    assert re.search(r'map \$http_x_request_id \$eventcapture_request_id \{[^}]*"" \$request_id;', text)
+    assert "http://web:8000" in text
+
+
+def test_the_proxy_mounts_its_configuration_and_certificate_and_waits_for_the_web(resolved):
+    proxy = _service(resolved, PROXY)
+    mounts = _volumes(proxy)
+
+    assert Path(mounts["/etc/nginx/conf.d/eventcapture.conf"][0]) == NGINX_CONF
+    assert mounts["/etc/nginx/certs"][0].endswith("/docker/certs")
+    assert {mode for _, mode in mounts.values()} == {"ro"}
+    assert _depends_on(proxy) == {"web": "service_healthy"}
+    assert _networks(proxy) == {"public", "edge"}
+
+
+# --- the override files ---------------------------------------------------------------------------
+
+LOCAL_IMAGE = re.compile(r"^eventcapture(-local/[a-z]+:[0-9a-z.-]+|:local)$")
+
+
+def test_the_local_override_runs_every_service_from_images_built_here(tmp_path, empty_env_file):
+    resolved = _resolved(env_file=empty_env_file, tmp_path=tmp_path, files=(COMPOSE_FILE, LOCAL_FILE))
+    images = {name: service["image"] for name, service in resolved["services"].items()}
+
+    # The Kafka UI's image cannot be built from packages: left out unless its profile is asked for.
+    assert resolved["services"][UI]["profiles"] == ["kafka-ui"]
+    assert {"kafka", "redis", "postgres", "init", "web", "worker", PROXY, UI} == set(images)
+    assert {name: image for name, image in images.items() if not LOCAL_IMAGE.match(image)} == {
+        UI: "ghcr.io/kafbat/kafka-ui:v1.5.0"
+    }
+    for name in IMAGE_SERVICES:
+        assert resolved["services"][name]["build"]["args"]["BASE_IMAGE"] == "eventcapture-local/python:bookworm"
+
+
+def test_the_local_redis_listens_to_the_other_containers_and_keeps_the_queue_on_its_volume(tmp_path, empty_env_file):
+    resolved = _resolved(env_file=empty_env_file, tmp_path=tmp_path, files=(COMPOSE_FILE, LOCAL_FILE))
+    command = _command(_service(resolved, "redis"))
+
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert command[command.index("--dir") + 1] == "/data"
+    assert command[command.index("--protected-mode") + 1] == "no"
+
+
+def _volumes(service: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """The service's mounts as {target: (source, mode)}; compose 1.29 writes `source:target:mode`."""
+    mounts = {}
+    for volume in service.get("volumes") or []:
+        if isinstance(volume, dict):
+            mounts[str(volume["target"])] = (str(volume["source"]), "ro" if volume.get("read_only") else "rw")
+        else:
+            source, target, *mode = str(volume).split(":")
+            mounts[target] = (source, mode[0] if mode else "rw")
+    return mounts
+
+
+def test_the_kafka_ui_comes_back_with_its_profile(tmp_path, empty_env_file):
+    env = {"SECRET_KEY": "test-only-compose-secret", "EVENTCAPTURE_ENV_FILE": str(empty_env_file)}
+
+    result = _compose(
+        "--profile",
+        "kafka-ui",
+        "config",
+        "--services",
+        env=env,
+        env_file=empty_env_file,
+        files=(COMPOSE_FILE, LOCAL_FILE),
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert UI in result.stdout.split()
+
+
+@pytest.fixture
+def kafka3(tmp_path: Path, empty_env_file: Path) -> dict[str, Any]:
+    return _resolved(
+        env_file=empty_env_file,
+        tmp_path=tmp_path,
+        files=(COMPOSE_FILE, LOCAL_FILE, KAFKA3_FILE),
+        KAFKA_HOST_PORT="39092",
+    )
+
+
+def test_the_three_broker_profile_is_one_kraft_quorum_with_replication_3_and_min_insync_2(kafka3):
+    brokers = {name: _environment(_service(kafka3, name)) for name in ("kafka", "kafka-2", "kafka-3")}
+    voters = {environment["KAFKA_CONTROLLER_QUORUM_VOTERS"] for environment in brokers.values()}
+    cluster_ids = {environment["CLUSTER_ID"] for environment in brokers.values()}
+
+    assert voters == {"1@kafka:9093,2@kafka-2:9093,3@kafka-3:9093"}
+    assert len(cluster_ids) == 1
+    assert sorted(environment["KAFKA_NODE_ID"] for environment in brokers.values()) == ["1", "2", "3"]
+    for name, environment in brokers.items():
+        assert f"PLAINTEXT://{name}:9092" in environment["KAFKA_ADVERTISED_LISTENERS"].split(",")
+        assert environment["KAFKA_MIN_INSYNC_REPLICAS"] == "2"
+        assert environment["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "3"
+    for name in IMAGE_SERVICES:
+        environment = _environment(_service(kafka3, name))
+        assert environment["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092,kafka-2:9092,kafka-3:9092"
+        assert environment["KAFKA_TOPIC_REPLICATION"] == "3"
+
+
+def test_each_of_the_three_brokers_has_a_host_listener_on_loopback_and_a_volume_of_its_own(kafka3):
+    published = {name: _published(_service(kafka3, name)) for name in ("kafka", "kafka-2", "kafka-3")}
+    volumes = {name: _volumes(_service(kafka3, name))["/var/lib/kafka/data"][0] for name in published}
+
+    assert published == {
+        "kafka": [("127.0.0.1", 39092, 29092)],
+        "kafka-2": [("127.0.0.1", 29093, 29092)],
+        "kafka-3": [("127.0.0.1", 29094, 29092)],
+    }
+    for name, ports in published.items():
+        advertised = _listeners(_environment(_service(kafka3, name))["KAFKA_ADVERTISED_LISTENERS"])
+        assert advertised["HOST"] == ("127.0.0.1", ports[0][1])
+    assert sorted(volumes.values()) == ["kafka3-data-1", "kafka3-data-2", "kafka3-data-3"]
+
+
+def test_with_three_brokers_init_creates_the_topics_once_all_three_have_registered(kafka3):
+    init = _service(kafka3, "init")
+    script = " ".join(_command(init))
+
+    assert {"kafka", "kafka-2", "kafka-3"} <= set(_depends_on(init))
+    assert script.index("brokers() < 3") < script.index("populate_topics")
