@@ -257,7 +257,7 @@ def _placement(results: Results) -> str:
         f"(the bench's own process), the Celery worker (with `scripts/run`, which starts it), the producer "
         f"ceiling, Kafka and Redis (pinned for the run, their affinity put back after it). The ceiling app starts "
         f"pinned (`taskset`); `scripts/run` starts on CPU {rest}, and its gunicorn is moved to CPU {web} thread "
-        f"by thread once it answers, before any load. Issue #8's accept targets (≥ {ACCEPT_TARGET}x the "
+        f"by thread once it answers, before any load. The accept targets (≥ {ACCEPT_TARGET}x the "
         f"ceiling, for both request shapes) are judged in this table."
     )
 
@@ -312,7 +312,7 @@ compare.
 The bench measures the same things in two modes, one after the other, and writes a table for each:
 
 - **pinned**: the web on a core of its own, everything else on another, as the service is deployed.
-  This table judges issue #8's accept targets (≥ {ACCEPT_TARGET}x the ceiling, for both request shapes).
+  This table judges the accept targets (≥ {ACCEPT_TARGET}x the ceiling, for both request shapes).
 - **shared**: every process on every core, the kernel sharing them out. On two cores the web and
   the worker then fight for CPU, so the accept ratio measures that split more than the code; the
   table stays for comparison and holds the resident-memory rows.
