@@ -10,15 +10,12 @@ import os
 import socket
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-import requests
-
-from bench.processes import Process
+from bench.processes import Process, wait_for_http
 from tests.ports import closed_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,17 +93,6 @@ def _metrics_folder(tmp_path: Path, name: str) -> str:
     return str(folder)
 
 
-def _wait_for(url: str, *, process: Process, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        assert process.running(), f"{process.command[2]} exited:\n{process.log_tail(60)}"
-        with suppress(requests.RequestException):
-            if requests.get(url, timeout=5).status_code == 200:
-                return
-        assert time.monotonic() < deadline, f"{url} never answered 200:\n{process.log_tail(60)}"
-        time.sleep(0.3)
-
-
 @contextmanager
 def gunicorn_web(*, env: Mapping[str, str], tmp_path: Path, workers: int = 2) -> Iterator[str]:
     """The web as ``scripts/run`` serves it (gunicorn, ``eventcapture/gunicorn_conf.py``, each
@@ -123,7 +109,7 @@ def gunicorn_web(*, env: Mapping[str, str], tmp_path: Path, workers: int = 2) ->
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for(f"{url}/ping", process=process, timeout=90)
+        wait_for_http(f"{url}/ping", process=process, timeout=90)
         yield url
     finally:
         process.stop(timeout=30)
@@ -149,7 +135,7 @@ def celery_worker(*, env: Mapping[str, str], tmp_path: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for(f"{url}/metrics", process=process, timeout=120)
+        wait_for_http(f"{url}/metrics", process=process, timeout=120)
         yield url
     finally:
         process.stop(timeout=30)
