@@ -257,9 +257,15 @@ def _placement(results: Results) -> str:
         f"(the bench's own process), the Celery worker (with `scripts/run`, which starts it), the producer "
         f"ceiling, Kafka and Redis (pinned for the run, their affinity put back after it). The ceiling app starts "
         f"pinned (`taskset`); `scripts/run` starts on CPU {rest}, and its gunicorn is moved to CPU {web} thread "
-        f"by thread once it answers, before any load. The accept targets (≥ {ACCEPT_TARGET}x the "
+        f"by thread once it answers, before any load. Both webs run {_web_processes(results.web_concurrency)} "
+        f"of `WEB_THREADS` threads (`WEB_CONCURRENCY`; one per core unless set, as docs/scaling.md sizes the web). "
+        f"The accept targets (≥ {ACCEPT_TARGET}x the "
         f"ceiling, for both request shapes) are judged in this table."
     )
+
+
+def _web_processes(count: str) -> str:
+    return "one gunicorn process" if count == "1" else f"{count} gunicorn processes"
 
 
 def section(results: Results) -> str:

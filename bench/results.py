@@ -59,6 +59,7 @@ class Results:
     peak: processes.Memory | None = None
     commands: list[str] = field(default_factory=list)
     pinning: affinity.Pinning | None = None  # the pinned mode's checks
+    web_concurrency: str = ""  # the pinned mode's gunicorn processes (WEB_CONCURRENCY), both webs
 
     @property
     def pinning_held(self) -> bool:

@@ -113,11 +113,21 @@ class Bench:
 
     # --- ceilings ------------------------------------------------------------------------------
 
+    @property
+    def web_concurrency(self) -> str:
+        """gunicorn's processes, the service's and the ceiling's alike: WEB_CONCURRENCY when set;
+        else one per core the web has when pinned (as docs/scaling.md sizes a deployment: one
+        process per core, threads for the waits), and ``make run``'s 2 when it shares the cores."""
+        default = "1" if self.pinning is not None else "2"
+        return os.environ.get("WEB_CONCURRENCY", default)
+
     def gunicorn_args(self, port: int) -> list[str]:
         # What scripts/run gives gunicorn, but the application.
         config = self.options.service_root / "eventcapture" / "gunicorn_conf.py"
-        workers = os.environ.get("WEB_CONCURRENCY", "2")
-        return ["--config", str(config), "--bind", f"127.0.0.1:{port}", "--workers", workers, "--access-logfile", "-"]
+        return [
+            *("--config", str(config), "--bind", f"127.0.0.1:{port}"),
+            *("--workers", self.web_concurrency, "--access-logfile", "-"),
+        ]
 
     def ceilings(self) -> None:
         port = processes.free_port()
@@ -176,6 +186,7 @@ class Bench:
         if plan is None:
             raise RuntimeError("the pinned mode has no cores planned")
         self.pinning = self.results.pinning = affinity.Pinning(plan=plan)
+        self.results.web_concurrency = self.web_concurrency
         say(f"pinned: the web on CPU {plan.web}; wrk, the worker, the producer, Kafka and Redis on CPU {plan.rest}")
         try:
             with affinity.pinned([*self.stack_pids.values(), os.getpid()], frozenset({plan.rest})):
@@ -247,13 +258,14 @@ class Bench:
             "KAFKA_TOPIC_REPLICATION": "1",
             "WORKER_METRICS_PORT": "0",
             "METRICS_DIR": str(self.work / "metrics"),
+            "WEB_CONCURRENCY": self.web_concurrency,
         }
 
     def run_service(self) -> None:
         redis.Redis.from_url(self.broker_url, socket_timeout=5).flushdb()
         port = processes.free_port()
         command = [str(self.options.service_root / "scripts" / "run")]
-        shown = f"scripts/run  (PORT={port}, rate limits off; see bench/run.py)"
+        shown = f"scripts/run  (PORT={port}, WEB_CONCURRENCY={self.web_concurrency}, rate limits off; see bench/run.py)"
         if self.pinning is not None:
             plan = self.pinning.plan
             command = ["taskset", "--cpu-list", str(plan.rest), *command]

@@ -127,7 +127,9 @@ def test_a_smoke_run_prints_both_tables_with_the_web_pinned_and_gives_kafka_and_
     pinned = written[written.index("<!-- bench:pinned -->") : written.index("<!-- /bench:pinned -->")]
     assert "The pinning held" in pinned
     assert "did not hold" not in pinned
-    # What the checks saw, every process of each web (gunicorn's master and its two workers) on the
+    # One gunicorn process per core the web has, the service's and the ceiling's alike.
+    assert "Both webs run one gunicorn process" in pinned
+    # What the checks saw, every process of each web (gunicorn's master and its one worker) on the
     # web's core, everything else on the other.
     lines = pinned.splitlines()
     header = lines.index("| processes | threads (most seen) | CPUs wanted | CPUs seen | checks |")
@@ -139,7 +141,7 @@ def test_a_smoke_run_prints_both_tables_with_the_web_pinned_and_gives_kafka_and_
         seen[row[0].split(":")[0]] = row
     for web in ("the ceiling app's web", "the service's web"):
         processes, _threads, wanted, cpus, checks = seen[web]
-        assert re.search(r"gunicorn master \d+; gunicorn worker \d+, \d+", processes), processes
+        assert re.fullmatch(r"gunicorn master \d+; gunicorn worker \d+", processes), processes
         assert wanted == cpus == str(plan.web), seen[web]
         assert int(checks) >= 3
     for other in ("the service's worker (and scripts/run)", "Kafka", "Redis"):
