@@ -112,6 +112,9 @@ MIDDLEWARE = [
     # Last: turns an admin login locked out by too many failures into a 429 (see below).
     "axes.middleware.AxesMiddleware",
 ]
+# The admin's messages ("… was changed successfully") kept in its session. Django's default reads
+# a signed cookie first, building a signer on every request, the API's too (which has no messages).
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 # --- Passwords and guessing them -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

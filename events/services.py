@@ -177,6 +177,8 @@ def record_conform(
     if conform is None:
         return []
     conform(record, outcome)
+    if not outcome.problems and not outcome.dropped:
+        return []  # almost every event
     problems = [
         ErrorDetail(problem.code, problem.message, index, f"{root}.{problem.path}", version.full_name)
         for problem in outcome.problems

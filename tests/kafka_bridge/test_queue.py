@@ -7,15 +7,24 @@ import threading
 import time
 import uuid
 
+import orjson
+import pytest
+import redis
+
+from eventcapture.celery import app
 from eventcapture.exceptions import QueueUnavailable
 from kafka_bridge.queue import (
+    REQUEST_IDS_HEADER,
     BatchQueue,
     QueuedEvent,
     RequestSpan,
+    TaskWriter,
     event_request_ids,
     request_ids_of,
     requests_read,
+    task_read,
 )
+from tests.ports import closed_port
 
 
 def events(count: int) -> list[QueuedEvent]:
@@ -279,3 +288,66 @@ def test_a_batch_a_publish_already_carries_waits_for_it_past_its_own_wait():
     # The second publish carried both waiting batches and took longer than their wait.
     assert [len(batch) for batch in publisher.published] == [1, 2]
     assert outcomes == ["queued"] * 3
+
+
+# --- The task writer's connection (TaskWriter: one held connection, one LPUSH a publish) ----------
+
+
+def writer_and_reader() -> tuple[TaskWriter, redis.Redis]:
+    url = str(app.conf.broker_write_url)
+    writer = TaskWriter(url=url, transport_options=dict(app.conf.broker_transport_options or {}))
+    reader = redis.Redis.from_url(url, socket_timeout=5)
+    reader.delete(writer.key)
+    return writer, reader
+
+
+@pytest.mark.integration
+def test_the_writer_publishes_one_task_a_put_in_order_naming_its_requests():
+    writer, reader = writer_and_reader()
+    try:
+        for request in ("one", "two", "three"):
+            writer.put(events(2), [(request, 2)])
+        queued = [orjson.loads(raw) for raw in reversed(reader.lrange(writer.key, 0, -1))]
+        assert [task["headers"][REQUEST_IDS_HEADER] for task in queued] == [[["one", 2]], [["two", 2]], [["three", 2]]]
+        assert all(len(task_read(orjson.dumps(task)).events) == 2 for task in queued)
+    finally:
+        writer.close()
+        reader.delete(writer.key)
+        reader.close()
+
+
+@pytest.mark.integration
+def test_a_publish_after_redis_dropped_the_writers_connection_goes_through_on_a_new_one():
+    # As after a Redis restart: the held connection is found broken on the next publish, which is
+    # tried once more on a new connection rather than refused.
+    writer, reader = writer_and_reader()
+    try:
+        writer.put(events(1), [("before", 1)])
+        writer_id = next(client["id"] for client in reader.client_list() if client["cmd"] == "lpush")
+        assert reader.client_kill_filter(_id=writer_id) == 1
+        writer.put(events(1), [("after", 1)])
+        assert reader.llen(writer.key) == 2
+    finally:
+        writer.close()
+        reader.delete(writer.key)
+        reader.close()
+
+
+@pytest.mark.integration
+def test_a_publish_to_a_redis_that_is_gone_raises_and_the_next_one_reconnects():
+    writer, reader = writer_and_reader()
+    try:
+        writer.put(events(1), [("before", 1)])
+        # The writer's connection pointed at a port nothing listens on, as a Redis that is down.
+        writer._connection.disconnect()
+        port = writer._connection.port
+        writer._connection.port = closed_port()
+        with pytest.raises(redis.ConnectionError):
+            writer.put(events(1), [("lost", 1)])
+        writer._connection.port = port
+        writer.put(events(1), [("after", 1)])
+        assert reader.llen(writer.key) == 2
+    finally:
+        writer.close()
+        reader.delete(writer.key)
+        reader.close()
