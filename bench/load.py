@@ -9,6 +9,7 @@ import os
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,19 @@ def wrk(url: str, *, body: Path, seconds: float, connections: int = CONNECTIONS)
     if summary is None:
         raise RuntimeError(f"wrk printed no summary:\n{result.stdout}\n{result.stderr}")
     return ClosedLoop(**orjson.loads(summary))
+
+
+def combined(runs: Sequence[ClosedLoop]) -> ClosedLoop:
+    """Several runs of the same load as one: their requests over their time (the mean rate), the
+    errors summed, the mean of their medians and the worst of their 99th percentiles."""
+    return ClosedLoop(
+        requests=sum(run.requests for run in runs),
+        seconds=sum(run.seconds for run in runs),
+        non_2xx=sum(run.non_2xx for run in runs),
+        socket_errors=sum(run.socket_errors for run in runs),
+        p50_ms=sum(run.p50_ms for run in runs) / len(runs),
+        p99_ms=max(run.p99_ms for run in runs),
+    )
 
 
 def percentile(values: list[float], fraction: float) -> float:

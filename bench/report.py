@@ -50,18 +50,18 @@ def _judging(results: Results) -> _Judging:
 
 
 def _accept_row(shape: ShapeResult, judging: _Judging) -> str:
-    accept = shape.accept
-    if accept is None:
-        return f"| {_name(shape.events)} requests, accepted | {shape.ceiling.per_second:,.0f} req/s | — | | |"
-    ratio = _ratio(accept.per_second, shape.ceiling.per_second)
+    accept, ceiling = shape.accept, shape.ceiling
+    if accept is None or ceiling is None:
+        return f"| {_name(shape.events)} requests, accepted | — | — | | |"
+    ratio = _ratio(accept.per_second, ceiling.per_second)
     errors = f"; {accept.non_2xx} not 2xx" if accept.non_2xx else ""
     if judging.accept:
         target = judging.target(f"≥ {ACCEPT_TARGET}x", ratio >= ACCEPT_TARGET)
     else:
         target = f"≥ {ACCEPT_TARGET}x: judged in the pinned table"
     return (
-        f"| {_name(shape.events)} requests, accepted, worker running | {shape.ceiling.per_second:,.0f} req/s "
-        f"(p99 {shape.ceiling.p99_ms:.0f} ms) | {accept.per_second:,.0f} req/s = "
+        f"| {_name(shape.events)} requests, accepted, worker running | {ceiling.per_second:,.0f} req/s "
+        f"(p99 {ceiling.p99_ms:.0f} ms) | {accept.per_second:,.0f} req/s = "
         f"{accept.per_second * shape.events:,.0f} events/s, p50 {accept.p50_ms:.0f} ms, p99 {accept.p99_ms:.0f} ms"
         f"{errors} | {judging.ratio(f'{ratio:.2f}x')} | {target} |"
     )
@@ -331,8 +331,10 @@ The bench measures the same things in two modes, one after the other, and writes
   (a batch of 50 nudged events of one session, or a single one), to the bare-Django ceiling
   (`bench/ceiling_app.py`: parse the body with orjson, mint the ids, answer 202; no DRF, no
   middleware, no validation, no queue) and to the service, both under the service's gunicorn
-  settings; each ceiling is the better of two runs. The service runs as `make run` runs it, with
-  rate limits off, and its worker delivers meanwhile.
+  settings. The service runs as `make run` runs it, with rate limits off, and its worker delivers
+  meanwhile. Both webs stay up through the mode (the one not measured is idle); the ceiling is the
+  mean of its runs just before and just after the service's, so the ratio compares runs seconds
+  apart: this machine's speed drifts by as much as a fifth over minutes.
 - **drain**: the worker stops consuming (Celery's remote control) while wrk fills the queue for
   {options.seconds:.0f} s; then it resumes with the web idle, and the rate is the queued events
   over the time until Kafka holds them all. The ceiling is one Python process that Avro-encodes

@@ -32,7 +32,8 @@ class Options:
 @dataclass
 class ShapeResult:
     events: int
-    ceiling: load.ClosedLoop
+    # The ceiling app's runs just before and just after the accept run, as one.
+    ceiling: load.ClosedLoop | None = None
     fill: load.ClosedLoop | None = None
     drain_events_per_s: float = 0.0
     drain_complete: bool = False

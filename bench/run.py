@@ -3,15 +3,17 @@ run, and prints one table (also written to docs/benchmarks.md).
 
 The phases, in order:
 
-1. Ceilings. The bare-Django app (bench/ceiling_app.py) under the service's gunicorn settings,
-   closed-loop with wrk (16 connections) for 50-event and single-event bodies; then one Python
-   process Avro-encoding and producing nudged records (acks=all, idempotent, zstd).
+1. Ceilings. The bare-Django app (bench/ceiling_app.py) starts under the service's gunicorn
+   settings and stays up, idle but when measured, until the mode ends; one Python process
+   Avro-encodes and produces nudged records (acks=all, idempotent, zstd).
 2. The service as ``make run`` runs it (``scripts/run``: gunicorn, the Celery worker, on the local
    Kafka and Redis), with rate limits off, per request shape:
    - fill: the worker stops consuming (Celery's remote control), wrk posts for a while;
    - drain: the worker resumes, the web is idle; events per second until Kafka holds them all;
    - accept: wrk again with the worker running: requests and events per second, latency, and what
-     reached Kafka meanwhile;
+     reached Kafka meanwhile. The ceiling app gets the same wrk just before and just after it; its
+     figure is the mean of the two, so the ratio compares runs seconds apart (this machine's speed
+     drifts by a fifth over minutes) and a drift during the service's run moves the ceiling alike;
    - steady: an open-loop generator at half that request rate; every answer's latency from its
      planned start, and from each 202 to Kafka's append time of the event (read from the records:
      the bench's topic stamps records with the broker's append time); how long after the end
@@ -98,7 +100,8 @@ class Bench:
         self.results = Results(options=options, mode=options.modes[0], started=datetime.now(UTC), machine="", shapes={})
         # The pinned mode's: what it checks, the web being measured, the service, Kafka's and Redis's pids.
         self.pinning: affinity.Pinning | None = None
-        self.web: tuple[str, processes.Process] | None = None
+        # The webs up (label, process), whose pinning each check reads back.
+        self.webs: list[tuple[str, processes.Process]] = []
         self.service: processes.Process | None = None
         self.stack_pids: dict[str, int] = {}
 
@@ -129,7 +132,9 @@ class Bench:
             *("--workers", self.web_concurrency, "--access-logfile", "-"),
         ]
 
-    def ceilings(self) -> None:
+    @contextmanager
+    def ceiling_app(self) -> Iterator[str]:
+        """The bare-Django ceiling's gunicorn, up for the block: its events URL."""
         port = processes.free_port()
         command = [sys.executable, "-m", "gunicorn", "bench.ceiling_app", *self.gunicorn_args(port)]
         shown = ["gunicorn", "bench.ceiling_app", *self.gunicorn_args(port)[2:]]
@@ -139,22 +144,18 @@ class Bench:
             shown = ["taskset", "-c", web, *shown]
         self.results.commands.append(shlex.join(shown))
         ceiling = processes.Process(command, cwd=ROOT, env=dict(os.environ), log=self.work / "ceiling.log")
+        entry = ("the ceiling app's web", ceiling)
         try:
-            url = f"http://127.0.0.1:{port}/api/v0/events"
             processes.wait_for_http(f"http://127.0.0.1:{port}/ping", process=ceiling, timeout=30)
-            self.web = ("the ceiling app's web", ceiling)
+            self.webs.append(entry)
             self.verify("the ceiling app answering")
-            for size in SHAPES:
-                # A ceiling is the best the machine did: a passing stall must not lower it.
-                result = max(
-                    (self.wrk(url, size, when=f"the {size}-event ceiling") for _ in range(self.ceiling_runs)),
-                    key=lambda run: run.per_second,
-                )
-                say(f"ceiling, {size}-event requests: {result.per_second:,.0f} req/s, p99 {result.p99_ms:.1f} ms")
-                self.results.shapes[size] = ShapeResult(events=size, ceiling=result)
+            yield f"http://127.0.0.1:{port}/api/v0/events"
         finally:
-            self.web = None
+            if entry in self.webs:
+                self.webs.remove(entry)
             ceiling.stop()
+
+    def produce_ceiling(self) -> None:
         topic = f"{self.mode_prefix}ceiling"
         kafka.topic_create(self.bootstrap, topic)
         self.results.produce_ceiling = max(
@@ -217,8 +218,7 @@ class Bench:
         web = frozenset({self.pinning.plan.web})
         rest = frozenset({self.pinning.plan.rest})
         groups: dict[str, tuple[list[tuple[int, str]], frozenset[int]]] = {}
-        if self.web is not None:
-            label, process = self.web
+        for label, process in self.webs:
             groups[label] = (processes.web_processes(process.pid), web)
         if self.service is not None:
             others = [
@@ -261,7 +261,7 @@ class Bench:
             "WEB_CONCURRENCY": self.web_concurrency,
         }
 
-    def run_service(self) -> None:
+    def run_service(self, ceiling_url: str) -> None:
         redis.Redis.from_url(self.broker_url, socket_timeout=5).flushdb()
         port = processes.free_port()
         command = [str(self.options.service_root / "scripts" / "run")]
@@ -280,7 +280,7 @@ class Bench:
             if self.pinning is not None:
                 self.pin_web(service)
             self.service = service
-            self.web = ("the service's web", service)
+            self.webs.append(("the service's web", service))
             self.verify("the service ready")
             control = processes.WorkerControl(self.broker_url)
             control.wait_ready(process=service, timeout=60)
@@ -289,17 +289,21 @@ class Bench:
             size = kafka.TopicSize(self.bootstrap, topic)
             try:
                 for shape in SHAPES:
-                    self.shape(f"{base}/api/v0/events", shape, control=control, size=size)
+                    self.results.shapes[shape] = ShapeResult(events=shape)
+                    self.shape(f"{base}/api/v0/events", shape, control=control, size=size, ceiling_url=ceiling_url)
                 for shape in SHAPES:
                     self.steady(f"{base}/api/v0/events", shape, size=size, group=service.pid, topic=topic)
                 self.results.peak = processes.memory(service.pid)
             finally:
                 size.close()
         finally:
-            self.web = self.service = None
+            self.webs = [entry for entry in self.webs if entry[1] is not service]
+            self.service = None
             service.stop()
 
-    def shape(self, url: str, shape: int, *, control: processes.WorkerControl, size: kafka.TopicSize) -> None:
+    def shape(
+        self, url: str, shape: int, *, control: processes.WorkerControl, size: kafka.TopicSize, ceiling_url: str
+    ) -> None:
         result = self.results.shapes[shape]
         # Fill the queue with the worker stopped, then time the drain with the web idle.
         control.pause()
@@ -319,7 +323,8 @@ class Bench:
             f"({result.fill.per_second:,.0f} req/s with the worker stopped); "
             f"drained at {result.drain_events_per_s:,.0f} events/s{'' if done is not None else ' (incomplete)'}"
         )
-        # Accept with the worker running.
+        # Accept with the worker running, between two runs of the ceiling.
+        ceiling_before = self.wrk(ceiling_url, shape, when=f"the {shape}-event ceiling, before the accept")
         before = size()
         result.accept = self.wrk(url, shape, when=f"the {shape}-event accept")
         reached = size() - before
@@ -327,6 +332,12 @@ class Bench:
         accepted = (result.accept.requests - result.accept.non_2xx) * shape
         result.catch_up_s = wait_until(
             lambda: size() >= before + accepted, timeout=self.options.drain_timeout, interval=0.05
+        )
+        ceiling_after = self.wrk(ceiling_url, shape, when=f"the {shape}-event ceiling, after the accept")
+        result.ceiling = load.combined([ceiling_before, ceiling_after])
+        say(
+            f"{shape}-event ceiling: {ceiling_before.per_second:,.0f} req/s before the accept, "
+            f"{ceiling_after.per_second:,.0f} after (p99 {result.ceiling.p99_ms:.1f} ms)"
         )
         say(
             f"{shape}-event: accepted {result.accept.per_second:,.0f} req/s "
@@ -418,8 +429,9 @@ class Bench:
         return self.runs
 
     def measure(self) -> None:
-        self.ceilings()
-        self.run_service()
+        with self.ceiling_app() as ceiling_url:
+            self.produce_ceiling()
+            self.run_service(ceiling_url)
 
 
 def machine() -> str:
