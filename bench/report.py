@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from bench.affinity import Pinning, Seen, cpu_list
-from bench.load import percentile
+from bench.load import WRK_NICE_PINNED, percentile
 from bench.results import Results, ShapeResult
 
 # The acceptance: ratios to the ceilings, measured side by side in one run.
@@ -255,7 +255,9 @@ def _placement(results: Results) -> str:
         f"As a deployment runs it: the web, gunicorn's master and its workers (the service's and the bare "
         f"ceiling's alike), alone on CPU {web}; everything else on CPU {rest}: wrk and the open-loop generator "
         f"(the bench's own process), the Celery worker (with `scripts/run`, which starts it), the producer "
-        f"ceiling, Kafka and Redis (pinned for the run, their affinity put back after it). The ceiling app starts "
+        f"ceiling, Kafka and Redis (pinned for the run, their affinity put back after it); wrk runs at nice "
+        f"{WRK_NICE_PINNED} there, ahead of the others, so that the rate measured is the web's, not what CPU the "
+        f"load generator was left. The ceiling app starts "
         f"pinned (`taskset`); `scripts/run` starts on CPU {rest}, and its gunicorn is moved to CPU {web} thread "
         f"by thread once it answers, before any load. Both webs run {_web_processes(results.web_concurrency)} "
         f"of `WEB_THREADS` threads (`WEB_CONCURRENCY`; one per core unless set, as docs/scaling.md sizes the web). "

@@ -305,9 +305,9 @@ class TaskWriter:
 
     def _lpush(self, message: bytes) -> None:
         """``LPUSH`` on the writer's own connection, as the client's ``lpush`` does it but without
-        its per-command machinery (a pool checkout, retry and event objects: a third of the web's
-        CPU for a single-event request): the health check after 30 idle seconds, one more try on a
-        connection found broken, none after a timeout (which may have written the task already)."""
+        its per-command machinery (a pool checkout, retry and event objects: about 70 µs a publish,
+        measured in-process): the health check after 30 idle seconds, one more try on a connection
+        found broken, none after a timeout (which may have written the task already)."""
         if self._connection is None:
             self._connection = self.client.connection_pool.get_connection()
         connection = self._connection
