@@ -334,9 +334,11 @@ The bench measures the same things in two modes, one after the other, and writes
   (`bench/ceiling_app.py`: parse the body with orjson, mint the ids, answer 202; no DRF, no
   middleware, no validation, no queue) and to the service, both under the service's gunicorn
   settings. The service runs as `make run` runs it, with rate limits off, and its worker delivers
-  meanwhile. Both webs stay up through the mode (the one not measured is idle); the ceiling is the
-  mean of its runs just before and just after the service's, so the ratio compares runs seconds
-  apart: this machine's speed drifts by as much as a fifth over minutes.
+  meanwhile. Both webs stay up through the mode (the one not measured is idle), and the accept's
+  {options.seconds:.0f} s are cut into runs of at least 5 s that alternate with runs of the ceiling
+  (one more of those at the end): each figure is its runs' requests over their time, so the two
+  are measured over the same stretch of time. This machine's speed drifts by as much as a fifth
+  within a minute: ceilings measured minutes before the service made the ratio move by as much.
 - **drain**: the worker stops consuming (Celery's remote control) while wrk fills the queue for
   {options.seconds:.0f} s; then it resumes with the web idle, and the rate is the queued events
   over the time until Kafka holds them all. The ceiling is one Python process that Avro-encodes

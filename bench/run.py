@@ -11,9 +11,9 @@ The phases, in order:
    - fill: the worker stops consuming (Celery's remote control), wrk posts for a while;
    - drain: the worker resumes, the web is idle; events per second until Kafka holds them all;
    - accept: wrk again with the worker running: requests and events per second, latency, and what
-     reached Kafka meanwhile. The ceiling app gets the same wrk just before and just after it; its
-     figure is the mean of the two, so the ratio compares runs seconds apart (this machine's speed
-     drifts by a fifth over minutes) and a drift during the service's run moves the ceiling alike;
+     reached Kafka meanwhile. Its time is cut into runs of 5 seconds that alternate with runs of the
+     same wrk against the ceiling app (one more of those at the end), so that both are measured
+     over the same stretch of time: this machine's speed drifts by a fifth within a minute;
    - steady: an open-loop generator at half that request rate; every answer's latency from its
      planned start, and from each 202 to Kafka's append time of the event (read from the records:
      the bench's topic stamps records with the broker's append time); how long after the end
@@ -61,10 +61,18 @@ from bench.results import MODES, Options, Results, ShapeResult
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES = (50, 1)
-# Each ceiling is measured this many times; the best counts (once in a smoke run).
-CEILING_RUNS = 2
+# The shortest of the runs the accept alternates with the ceiling's.
+ACCEPT_RUN_SECONDS = 5
+# The produce ceiling is measured this many times; the best counts (once in a smoke run).
+PRODUCE_CEILING_RUNS = 2
 # One key for the run's web and worker: long and random, as their production guards require.
 SERVICE_SECRET_KEY = secrets.token_urlsafe(50)
+
+
+def accept_rounds(seconds: float) -> int:
+    """How many runs the accept's ``seconds`` are cut into, each alternating with a run of the
+    ceiling's: runs of 5 seconds at least (a smoke run's one second: one)."""
+    return max(1, int(seconds // ACCEPT_RUN_SECONDS))
 
 
 def say(message: str) -> None:
@@ -106,8 +114,8 @@ class Bench:
         self.stack_pids: dict[str, int] = {}
 
     @property
-    def ceiling_runs(self) -> int:
-        return 1 if self.options.smoke else CEILING_RUNS
+    def produce_ceiling_runs(self) -> int:
+        return 1 if self.options.smoke else PRODUCE_CEILING_RUNS
 
     @property
     def mode_prefix(self) -> str:
@@ -165,16 +173,17 @@ class Bench:
                 schema=events.avro_schema(self.options.service_root),
                 count=self.options.produce_count,
             )
-            for _ in range(self.ceiling_runs)
+            for _ in range(self.produce_ceiling_runs)
         )
         say(f"one process encoding and producing: {self.results.produce_ceiling:,.0f} events/s")
         self.verify("after the producer ceiling")
 
-    def wrk(self, url: str, size: int, *, when: str) -> load.ClosedLoop:
+    def wrk(self, url: str, size: int, *, when: str, seconds: float | None = None) -> load.ClosedLoop:
         # Pinned, wrk shares its core with the worker, Kafka and Redis: ahead of them, so that what
         # it measures is the web on its own core, not how much CPU the load generator was left.
         nice = load.WRK_NICE_PINNED if self.pinning is not None else 0
-        result = load.wrk(url, body=self.bodies[size], seconds=self.options.seconds, nice=nice)
+        seconds = self.options.seconds if seconds is None else seconds
+        result = load.wrk(url, body=self.bodies[size], seconds=seconds, nice=nice)
         if result.non_2xx or result.socket_errors:
             say(f"  {result.non_2xx} answers were not 2xx and {result.socket_errors} had socket errors")
         self.verify(f"after wrk, {when}")
@@ -326,21 +335,37 @@ class Bench:
             f"({result.fill.per_second:,.0f} req/s with the worker stopped); "
             f"drained at {result.drain_events_per_s:,.0f} events/s{'' if done is not None else ' (incomplete)'}"
         )
-        # Accept with the worker running, between two runs of the ceiling.
-        ceiling_before = self.wrk(ceiling_url, shape, when=f"the {shape}-event ceiling, before the accept")
-        before = size()
-        result.accept = self.wrk(url, shape, when=f"the {shape}-event accept")
-        reached = size() - before
+        # Accept with the worker running, in short runs that alternate with the ceiling app's (one
+        # more of those at the end): both are measured over the same stretch of the machine's
+        # drifting speed.
+        rounds = accept_rounds(self.options.seconds)
+        seconds = self.options.seconds / rounds
+        ceilings: list[load.ClosedLoop] = []
+        accept_runs: list[load.ClosedLoop] = []
+        first: int | None = None
+        reached = 0
+        for turn in range(1, rounds + 1):
+            ceilings.append(self.wrk(ceiling_url, shape, when=f"the {shape}-event ceiling, {turn}", seconds=seconds))
+            before = size()
+            first = before if first is None else first
+            accept_runs.append(self.wrk(url, shape, when=f"the {shape}-event accept, {turn}", seconds=seconds))
+            reached += size() - before
+        assert first is not None
+        result.accept = load.combined(accept_runs)
+        # What reached Kafka while the service was loaded (the worker also delivers during the
+        # ceiling's runs, which this leaves out).
         result.delivered_during_accept = reached / result.accept.seconds
-        accepted = (result.accept.requests - result.accept.non_2xx) * shape
+        accepted = sum((run.requests - run.non_2xx) * shape for run in accept_runs)
         result.catch_up_s = wait_until(
-            lambda: size() >= before + accepted, timeout=self.options.drain_timeout, interval=0.05
+            lambda: size() >= first + accepted, timeout=self.options.drain_timeout, interval=0.05
         )
-        ceiling_after = self.wrk(ceiling_url, shape, when=f"the {shape}-event ceiling, after the accept")
-        result.ceiling = load.combined([ceiling_before, ceiling_after])
+        ceilings.append(self.wrk(ceiling_url, shape, when=f"the {shape}-event ceiling, last", seconds=seconds))
+        result.ceiling = load.combined(ceilings)
         say(
-            f"{shape}-event ceiling: {ceiling_before.per_second:,.0f} req/s before the accept, "
-            f"{ceiling_after.per_second:,.0f} after (p99 {result.ceiling.p99_ms:.1f} ms)"
+            f"{shape}-event ceiling, {len(ceilings)} runs of {seconds:.0f} s around {rounds} of the service: "
+            f"{', '.join(f'{run.per_second:,.0f}' for run in ceilings)} req/s "
+            f"(p99 {result.ceiling.p99_ms:.1f} ms); "
+            f"the service's: {', '.join(f'{run.per_second:,.0f}' for run in accept_runs)} req/s"
         )
         say(
             f"{shape}-event: accepted {result.accept.per_second:,.0f} req/s "

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from bench import affinity, load, report
+from bench import affinity, load, report, run
 from bench.results import Options, Results, ShapeResult
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -387,3 +387,15 @@ def test_a_run_of_one_mode_keeps_the_other_modes_table_as_it_was():
     assert "| the shared table of an earlier run |" not in first
     assert "Not measured yet: `scripts/bench --mode shared`" in first
     assert again.index("<!-- bench:pinned -->") < again.index("<!-- bench:shared -->")
+
+
+def test_the_accept_is_cut_into_runs_of_five_seconds_or_more_that_alternate_with_the_ceilings():
+    assert [run.accept_rounds(seconds) for seconds in (1, 4.9, 5, 9.9, 10, 20, 60)] == [1, 1, 1, 1, 2, 4, 12]
+
+
+def test_runs_combined_are_their_requests_over_their_time_with_the_worst_p99():
+    one = load.ClosedLoop(requests=1000, seconds=5, non_2xx=1, socket_errors=0, p50_ms=10, p99_ms=40)
+    two = load.ClosedLoop(requests=500, seconds=5, non_2xx=0, socket_errors=2, p50_ms=20, p99_ms=90)
+    both = load.combined([one, two])
+    assert both.per_second == 150
+    assert (both.non_2xx, both.socket_errors, both.p50_ms, both.p99_ms) == (1, 2, 15, 90)
