@@ -103,11 +103,12 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's static files from gunicorn, so `make run` needs no web server in front.
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's own, but that the ingestion endpoints skip them (eventcapture/admin_middleware.py).
+    "eventcapture.admin_middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "eventcapture.admin_middleware.AuthenticationMiddleware",
+    "eventcapture.admin_middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: turns an admin login locked out by too many failures into a 429 (see below).
     "axes.middleware.AxesMiddleware",
