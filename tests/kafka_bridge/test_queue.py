@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 
 import orjson
 import pytest
@@ -293,23 +294,15 @@ def test_a_batch_a_publish_already_carries_waits_for_it_past_its_own_wait():
 # --- The task writer's connection (TaskWriter: one held connection, one LPUSH a publish) ----------
 
 
-def writer_and_reader() -> tuple[TaskWriter, redis.Redis]:
+@pytest.fixture
+def writer_and_reader() -> Iterator[tuple[TaskWriter, redis.Redis]]:
+    """A task writer as the web's, and a client reading its queue (emptied before and after)."""
     url = str(app.conf.broker_write_url)
     writer = TaskWriter(url=url, transport_options=dict(app.conf.broker_transport_options or {}))
     reader = redis.Redis.from_url(url, socket_timeout=5)
     reader.delete(writer.key)
-    return writer, reader
-
-
-@pytest.mark.integration
-def test_the_writer_publishes_one_task_a_put_in_order_naming_its_requests():
-    writer, reader = writer_and_reader()
     try:
-        for request in ("one", "two", "three"):
-            writer.put(events(2), [(request, 2)])
-        queued = [orjson.loads(raw) for raw in reversed(reader.lrange(writer.key, 0, -1))]
-        assert [task["headers"][REQUEST_IDS_HEADER] for task in queued] == [[["one", 2]], [["two", 2]], [["three", 2]]]
-        assert all(len(task_read(orjson.dumps(task)).events) == 2 for task in queued)
+        yield writer, reader
     finally:
         writer.close()
         reader.delete(writer.key)
@@ -317,37 +310,37 @@ def test_the_writer_publishes_one_task_a_put_in_order_naming_its_requests():
 
 
 @pytest.mark.integration
-def test_a_publish_after_redis_dropped_the_writers_connection_goes_through_on_a_new_one():
+def test_the_writer_publishes_one_task_a_put_in_order_naming_its_requests(writer_and_reader):
+    writer, reader = writer_and_reader
+    for request in ("one", "two", "three"):
+        writer.put(events(2), [(request, 2)])
+    queued = [orjson.loads(raw) for raw in reversed(reader.lrange(writer.key, 0, -1))]
+    assert [task["headers"][REQUEST_IDS_HEADER] for task in queued] == [[["one", 2]], [["two", 2]], [["three", 2]]]
+    assert all(len(task_read(orjson.dumps(task)).events) == 2 for task in queued)
+
+
+@pytest.mark.integration
+def test_a_publish_after_redis_dropped_the_writers_connection_goes_through_on_a_new_one(writer_and_reader):
     # As after a Redis restart: the held connection is found broken on the next publish, which is
     # tried once more on a new connection rather than refused.
-    writer, reader = writer_and_reader()
-    try:
-        writer.put(events(1), [("before", 1)])
-        writer_id = next(client["id"] for client in reader.client_list() if client["cmd"] == "lpush")
-        assert reader.client_kill_filter(_id=writer_id) == 1
-        writer.put(events(1), [("after", 1)])
-        assert reader.llen(writer.key) == 2
-    finally:
-        writer.close()
-        reader.delete(writer.key)
-        reader.close()
+    writer, reader = writer_and_reader
+    writer.put(events(1), [("before", 1)])
+    writer_id = next(client["id"] for client in reader.client_list() if client["cmd"] == "lpush")
+    assert reader.client_kill_filter(_id=writer_id) == 1
+    writer.put(events(1), [("after", 1)])
+    assert reader.llen(writer.key) == 2
 
 
 @pytest.mark.integration
-def test_a_publish_to_a_redis_that_is_gone_raises_and_the_next_one_reconnects():
-    writer, reader = writer_and_reader()
-    try:
-        writer.put(events(1), [("before", 1)])
-        # The writer's connection pointed at a port nothing listens on, as a Redis that is down.
-        writer._connection.disconnect()
-        port = writer._connection.port
-        writer._connection.port = closed_port()
-        with pytest.raises(redis.ConnectionError):
-            writer.put(events(1), [("lost", 1)])
-        writer._connection.port = port
-        writer.put(events(1), [("after", 1)])
-        assert reader.llen(writer.key) == 2
-    finally:
-        writer.close()
-        reader.delete(writer.key)
-        reader.close()
+def test_a_publish_to_a_redis_that_is_gone_raises_and_the_next_one_reconnects(writer_and_reader):
+    writer, reader = writer_and_reader
+    writer.put(events(1), [("before", 1)])
+    # The writer's connection pointed at a port nothing listens on, as a Redis that is down.
+    writer._connection.disconnect()
+    port = writer._connection.port
+    writer._connection.port = closed_port()
+    with pytest.raises(redis.ConnectionError):
+        writer.put(events(1), [("lost", 1)])
+    writer._connection.port = port
+    writer.put(events(1), [("after", 1)])
+    assert reader.llen(writer.key) == 2
