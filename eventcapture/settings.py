@@ -114,7 +114,8 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 # The admin's messages ("… was changed successfully") kept in its session. Django's default reads
-# a signed cookie first, building a signer on every request, the API's too (which has no messages).
+# a signed cookie first, building a signer on every request that runs the middleware (the registry
+# API's too, which has no messages; the ingestion endpoints skip it altogether).
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 # --- Passwords and guessing them -----------------------------------------------------------------
