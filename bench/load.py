@@ -9,8 +9,8 @@ import os
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Sequence
-from contextlib import suppress
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,7 +20,8 @@ import orjson
 LUA = Path(__file__).with_name("post.lua")
 CONNECTIONS = 16
 WRK_THREADS = 2
-# wrk's scheduling priority in the pinned mode (nice; root may raise it, others run it as it is).
+# The load generators' scheduling priority in the pinned mode, wrk's and the open loop's (nice;
+# root may raise it, others run them as they are).
 WRK_NICE_PINNED = -10
 
 
@@ -165,8 +166,33 @@ async def _open_loop(url: str, body: bytes, *, events: int, rate: float, seconds
     return result
 
 
-def open_loop(url: str, body: bytes, *, events: int, rate: float, seconds: float, workers: int = 64) -> OpenLoop:
+def open_loop(
+    url: str, body: bytes, *, events: int, rate: float, seconds: float, workers: int = 64, nice: int = 0
+) -> OpenLoop:
     """``rate`` requests a second posting ``body`` (``events`` events) to ``url`` for ``seconds``,
     each started at its planned time whether or not earlier ones were answered (up to ``workers``
-    in flight); latencies count from the planned start, so a stall is not hidden by waiting."""
-    return asyncio.run(_open_loop(url, body, events=events, rate=rate, seconds=seconds, workers=workers))
+    in flight); latencies count from the planned start, so a stall is not hidden by waiting. Runs
+    in the calling thread, at priority ``nice`` where it may be raised (as wrk), so that a late
+    answer is the web's, not the generator's own wait for CPU."""
+    with raised_priority(nice):
+        return asyncio.run(_open_loop(url, body, events=events, rate=rate, seconds=seconds, workers=workers))
+
+
+@contextmanager
+def raised_priority(nice: int) -> Iterator[None]:
+    """The calling thread at priority ``nice`` for the block when that is above its own (a lower
+    nice; Linux sets a thread's own, and the threads it starts meanwhile inherit it), then back.
+    Where it may not be raised (not root), as it is, as ``nice -n`` runs wrk."""
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    raised = False
+    if nice < before:
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, nice)
+            raised = True
+        except PermissionError:
+            pass
+    try:
+        yield
+    finally:
+        if raised:
+            os.setpriority(os.PRIO_PROCESS, 0, before)

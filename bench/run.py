@@ -388,7 +388,12 @@ class Bench:
             sampler.start()
         try:
             result.steady = load.open_loop(
-                url, self.bodies[shape].read_bytes(), events=shape, rate=rate, seconds=seconds
+                url,
+                self.bodies[shape].read_bytes(),
+                events=shape,
+                rate=rate,
+                seconds=seconds,
+                nice=load.WRK_NICE_PINNED if self.pinning is not None else 0,
             )
         finally:
             stop.set()

@@ -399,3 +399,24 @@ def test_runs_combined_are_their_requests_over_their_time_with_the_worst_p99():
     both = load.combined([one, two])
     assert both.per_second == 150
     assert (both.non_2xx, both.socket_errors, both.p50_ms, both.p99_ms) == (1, 2, 15, 90)
+
+
+def test_the_open_loop_runs_ahead_of_the_processes_it_shares_a_core_with_where_it_may_and_then_as_it_was():
+    import threading
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, 0)  # on Linux, the calling thread's
+
+    before = niceness()
+    seen: dict[str, int] = {}
+    with load.raised_priority(before - 5):
+        seen["block"] = niceness()
+        started = threading.Thread(target=lambda: seen.setdefault("started", niceness()))
+        started.start()
+        started.join()
+    seen["after"] = niceness()
+    with load.raised_priority(before + 5):  # never lowered
+        seen["lower asked"] = niceness()
+
+    raised = before - 5 if os.geteuid() == 0 else before
+    assert seen == {"block": raised, "started": raised, "after": before, "lower asked": before}
