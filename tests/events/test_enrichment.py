@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -73,6 +73,23 @@ def test_it_reads_rfc3339_forms_that_fromisoformat_refuses():
     assert rfc3339_parse("2020-10-06t18:14:22z") == datetime(2020, 10, 6, 18, 14, 22, tzinfo=UTC)
     assert rfc3339_parse("2016-12-31T23:59:60Z") == datetime(2017, 1, 1, tzinfo=UTC)
     assert rfc3339_parse("2020-10-06T20:14:22.5+02:00") == datetime(2020, 10, 6, 18, 14, 22, 500000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "moment"),
+    [
+        ("0001-01-01T00:00:00Z", datetime(1, 1, 1, tzinfo=UTC)),
+        ("1969-12-31T23:59:59.999999Z", datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+        ("1970-01-01T00:00:00Z", datetime(1970, 1, 1, tzinfo=UTC)),
+        ("2026-11-30T10:00:07.007Z", datetime(2026, 11, 30, 10, 0, 7, 7000, tzinfo=UTC)),
+        ("2026-11-30t10:00:07.007z", datetime(2026, 11, 30, 10, 0, 7, 7000, tzinfo=UTC)),
+        ("2026-11-30T12:00:07-01:30", datetime(2026, 11, 30, 13, 30, 7, tzinfo=UTC)),
+        ("9999-12-31T23:59:59.999999Z", datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+    ],
+)
+def test_a_date_time_is_exactly_its_microseconds_since_the_epoch(text, moment):
+    exact = (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    assert rfc3339_epoch_microseconds(text) == exact
 
 
 def test_it_refuses_a_date_time_without_an_offset():
