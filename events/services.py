@@ -207,6 +207,10 @@ class _Records:
         self._sources: dict[str, SourceUri | str] = {}
         # Per revision and page: a record with every field but the event's own filled in.
         self._templates: dict[tuple[int, str], tuple[dict[str, Any], tuple[str, ...]]] = {}
+        # The last event's, looked up first: a batch's events mostly come from one page.
+        self._last_version: EventVersion | None = None
+        self._last_source: str | None = None
+        self._last_template: tuple[dict[str, Any], tuple[str, ...]] = ({}, ())
 
     def record(self, *, index: int, version: EventVersion, data: dict[str, Any]) -> dict[str, Any] | list[ErrorDetail]:
         """The record of a schema-valid event, or what JSON Schema could not say is wrong with the
@@ -236,24 +240,28 @@ class _Records:
                     ErrorDetail("invalid_format", f"source_uri: {source}", index, "data.source_uri", version.full_name)
                 )
             return problems
-        template, own_fields = self._template(version, source_text, source)
+        if version is self._last_version and source_text == self._last_source:
+            template, own_fields = self._last_template  # the page and version of the event before
+        else:
+            template, own_fields = self._last_template = self._template(version, source_text, source)
+            self._last_version, self._last_source = version, source_text
         record = template.copy()
         if "occurred_at" in record:
-            record["occurred_at"] = self._occurred_at(index, occurred=occurred, sent=sent)
+            millis = occurred_at_millis(occurred=occurred, sent=sent, received=self.received)
+            if not _EARLIEST_MILLIS <= millis <= _LATEST_MILLIS:
+                millis = self._occurred_at_clamped(index, millis)
+            record["occurred_at"] = millis
         for name in own_fields:
             if name in data:
                 record[name] = data[name]
         return record
 
-    def _occurred_at(self, index: int, *, occurred: int, sent: int) -> int:
-        """The clock-skew corrected time, clamped to the dates every reader can decode (years
+    def _occurred_at_clamped(self, index: int, millis: int) -> int:
+        """The clock-skew corrected time ``millis``, past the dates every reader can decode (years
         1-9999: fastavro's reader, and so confluent-kafka's AvroDeserializer, turns a
-        timestamp-millis into a datetime, and stops at a record past them). Only clocks years apart
-        get there; the event is kept, with a warning, rather than refused with the batch, and the
-        clamped value says in the data itself that its clock was wrong."""
-        millis = occurred_at_millis(occurred=occurred, sent=sent, received=self.received)
-        if _EARLIEST_MILLIS <= millis <= _LATEST_MILLIS:
-            return millis
+        timestamp-millis into a datetime, and stops at a record past them), clamped to them. Only
+        clocks years apart get there; the event is kept, with a warning, rather than refused with
+        the batch, and the clamped value says in the data itself that its clock was wrong."""
         clamped = min(max(millis, _EARLIEST_MILLIS), _LATEST_MILLIS)
         side = "before" if millis < _EARLIEST_MILLIS else "after"
         self.warnings.append(

@@ -79,3 +79,26 @@ def test_a_client_cannot_set_server_fields_or_avro_only_fields():
         "Event [0]: unknown field 'ip_address' was dropped",
         "Event [0]: unknown field 'user_uuid' was dropped",
     ]
+
+
+def test_a_batch_of_events_of_several_types_and_pages_in_turn_gives_each_event_its_own_page_and_fields():
+    examples = [json.loads(path.read_text()) for path in EXAMPLES[:2]]
+    pages = ["https://openstax.org/books/a/pages/1?x=1", "http://localhost:8000/b"]
+    sent = [{**examples[index % 2], "source_uri": pages[index // 2 % 2], "session_order": index} for index in range(6)]
+
+    batch = batch_prepare(events=sent, identity=IDENTITY, received_at=datetime.now(UTC))
+
+    assert [event.record["host"] for event in batch.events] == [
+        "openstax.org",
+        "openstax.org",
+        "localhost",
+        "localhost",
+        "openstax.org",
+        "openstax.org",
+    ]
+    for event, data in zip(batch.events, sent, strict=True):
+        revision = schema_revision_get(schema_id=event.schema_id)
+        assert revision is not None
+        assert revision.major.full_name == data["type"]
+        assert event.record["session_order"] == data["session_order"]
+        assert set(event.record) == {field["name"] for field in revision.avro_schema_dict["fields"]}
