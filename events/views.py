@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
@@ -42,7 +43,24 @@ def _body_bytes(request: Request) -> int | None:
     return size if isinstance(size, int) else None
 
 
-class EventsView(APIView):
+class _FreedWhenAnswered(APIView):
+    """Breaks, once the view has answered, the cycle DRF makes between a view and its request
+    (``request.parser_context["view"]``, the view's ``request`` and ``response``). Left in place, it
+    keeps the request's parsed body (every event) alive until a garbage collector pass finds it,
+    and every pass in between walks it: about 100 objects a 50-event request, and some 6 % of its
+    CPU. Freed at once, by reference counting. The response keeps what it renders with."""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            drf_request = getattr(self, "request", None)
+            if isinstance(drf_request, Request):
+                drf_request.parser_context = {}
+            self.request = self.response = None  # type: ignore[assignment]
+
+
+class EventsView(_FreedWhenAnswered):
     """``POST /api/v0/events``: a batch of events, accepted whole (202) or not at all."""
 
     parser_classes = [LimitedJSONParser, LimitedTextJSONParser]
@@ -63,7 +81,7 @@ class EventsView(APIView):
         return _accepted(batch)
 
 
-class XapiStatementsView(APIView):
+class XapiStatementsView(_FreedWhenAnswered):
     """``/api/v0/xapi/statements``. Without ``X-Experience-API-Version``: the service's own
     contract (POST one statement or an array, 202, 422 for an invalid one). With it, as an xAPI
     1.0.3 LRS: POST answers 200 with the statements' ids, PUT stores one statement under
